@@ -1,0 +1,306 @@
+"""The ``camkit`` command line: parses arguments into config dataclasses, calls the library.
+
+User mistakes surface as one line on stderr (``camkit: error: …``) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from camkit import __version__
+from camkit.errors import CamkitError
+
+log = logging.getLogger("camkit")
+
+DATA_FIELDS = {
+    "dataset": "dataset", "data_root": "root", "mask_root": "mask_root", "image_size": "image_size",
+    "n_train": "n_train", "n_val": "n_val", "n_test": "n_test", "data_seed": "seed",
+    "val_fraction": "val_fraction", "cache_dir": "cache_dir",
+}  # fmt: skip
+MODEL_FIELDS = {
+    "backbone": "backbone", "layer": "layer", "head": "head", "pretrained": "pretrained",
+    "weights": "weights", "freeze_backbone": "freeze_backbone", "num_classes": "num_classes",
+}  # fmt: skip
+TRAIN_FIELDS = {
+    "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
+    "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+}  # fmt: skip
+
+
+def _apply(obj: Any, args: argparse.Namespace, mapping: dict[str, str]) -> Any:
+    """A copy of dataclass ``obj`` with every argument the user gave (not None) applied."""
+    changes = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
+    return dataclasses.replace(obj, **changes)
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    from camkit.data.datasets import DATASETS
+
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, help="fashion (embedded benchmark, default), folder (ImageFolder tree) or lab (CIFAR-10 lab layout)")
+    g.add_argument("--data-root", help="fashion: folder of the IDX .gz files (default: Debian's); folder/lab: the tree")
+    g.add_argument("--mask-root", help="folder: a tree of masks parallel to the images")
+    g.add_argument("--image-size", type=int, help="model input side in pixels (default 64)")
+    g.add_argument("--n-train", type=int, help="fashion: training canvases")
+    g.add_argument("--n-val", type=int, help="fashion: validation canvases")
+    g.add_argument("--n-test", type=int, help="fashion: test canvases")
+    g.add_argument("--data-seed", type=int, help="fashion: generator seed")
+    g.add_argument("--val-fraction", type=float, help="folder/lab: share of train held out for validation")
+    g.add_argument("--cache-dir", help="where generated benchmark splits are cached (default $CAMKIT_CACHE or ~/.cache/camkit)")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    from camkit.models.backbones import backbone_names
+
+    g = p.add_argument_group("model")
+    g.add_argument("--backbone", help=f"one of {', '.join(backbone_names())} (default resnet18)")
+    g.add_argument("--layer", help="cut the backbone after this layer (default: layer2 for ResNets)")
+    g.add_argument("--head", help="pooling head (default gap)")
+    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from ImageNet weights")
+    g.add_argument("--weights", help="a local backbone state-dict file (.pth or .safetensors)")
+    g.add_argument("--freeze-backbone", action="store_true", default=None, help="train only the classifier")
+    g.add_argument("--num-classes", type=int, help="classes (default: from the dataset)")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto, cpu or cuda[:N] (default auto)")
+    g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    g.add_argument("--out", help="parent folder of run folders (default runs)")
+    g.add_argument("--exp-id", help="run folder name (default cam)")
+    g.add_argument("--resume", action="store_true", default=None, help="continue the run in OUT/EXP_ID")
+    g.add_argument("--no-test", dest="test", action="store_false", default=None, help="skip the final test evaluation")
+
+
+def run_config(args: argparse.Namespace) -> Any:
+    from camkit.train.config import RunConfig
+
+    cfg = RunConfig()
+    cfg.data = _apply(cfg.data, args, DATA_FIELDS)
+    cfg.model = _apply(cfg.model, args, MODEL_FIELDS)
+    cfg.train = _apply(cfg.train, args, TRAIN_FIELDS)
+    return cfg
+
+
+def _progress() -> Any:
+    from camkit.cli.progress import TqdmProgress
+
+    return TqdmProgress()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from camkit.train.loop import train_run
+
+    s = train_run(run_config(args), _progress())
+    line = f"best epoch {s['best_epoch']}: val accuracy {s['val']['accuracy']:.4f}"
+    if "test" in s:
+        line += f" | test top-1 {s['test']['accuracy']:.4f} top-3 {s['test']['top3']:.4f} top-5 {s['test']['top5']:.4f}"
+    print(line)
+    print(f"run folder: {s['run_dir']}")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from camkit.train.cv import cross_validate
+
+    s = cross_validate(run_config(args), args.folds, _progress())
+    for r in s["folds"]:
+        print(f"fold {r['fold']}: best epoch {r['best_epoch']}, val accuracy {r['val_accuracy']:.4f}")
+    print(f"val accuracy {s['val_accuracy_mean']:.4f} ± {s['val_accuracy_std']:.4f} over {len(s['folds'])} folds")
+    print(f"test (fold {s['test_fold']} checkpoint): top-1 {s['test']['accuracy']:.4f}")
+    return 0
+
+
+def _model_and_data(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    """The checkpoint and data config named by --run / --checkpoint plus overrides."""
+    from camkit.data.datasets import DataConfig
+    from camkit.train.checkpoint import read_metadata
+    from camkit.train.config import RunConfig
+
+    data = DataConfig()
+    if args.run:
+        run = Path(args.run)
+        cfg_file = run / "config.json"
+        if not cfg_file.is_file():
+            raise CamkitError(f"--run {run}: no config.json there; pass a run folder made by camkit train")
+        data = RunConfig.from_dict(json.loads(cfg_file.read_text())).data
+        ckpt = Path(args.checkpoint) if args.checkpoint else run / "best.safetensors"
+    elif args.checkpoint:
+        ckpt = Path(args.checkpoint)
+    else:
+        raise CamkitError("pass --run RUN_DIR or --checkpoint FILE")
+    read_metadata(ckpt)  # fail early, one line, on a bad file
+    return _apply(data, args, DATA_FIELDS), ckpt, ckpt
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", help="a run folder (its config and best checkpoint)")
+    p.add_argument("--checkpoint", help="a checkpoint file (.safetensors)")
+    p.add_argument("--split", default="test", help="split to use (default test)")
+    add_data_args(p)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from camkit.data.datasets import build_split
+    from camkit.maps import extract, save_maps
+    from camkit.train.checkpoint import load_checkpoint
+    from camkit.train.config import resolve_device
+
+    data, ckpt, _ = _model_and_data(args)
+    device = resolve_device(args.device)
+    model, meta = load_checkpoint(ckpt, device=device)
+    ds = build_split(data, args.split)
+    out = Path(args.out)
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    for m in methods:
+        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress())
+        ms.meta = {"checkpoint": str(ckpt), "split": args.split, "class_names": meta["class_names"], "data": dataclasses.asdict(data)}
+        path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
+        save_maps(path, ms)
+        print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
+    return 0
+
+
+def _maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
+    from camkit.data.datasets import DataConfig, build_split
+    from camkit.maps import load_maps
+
+    ms = load_maps(args.maps)
+    base = DataConfig(**{k: v for k, v in ms.meta.get("data", {}).items() if k in {f.name for f in dataclasses.fields(DataConfig)}})
+    data = _apply(base, args, DATA_FIELDS)
+    split = args.split or str(ms.meta.get("split", "test"))
+    return ms, build_split(data, split)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from camkit.evaluate import score_maps
+    from camkit.io import write_json
+
+    ms, ds = _maps_and_split(args)
+    res = score_maps(ms, ds, threshold=args.threshold, step=args.step)
+    print(f"{'method':<12} {'images':>6} {'threshold':>9} {'mIoU':>7} {'peak IoU':>9} {'peak t':>7}")
+    print(f"{ms.method:<12} {res['images']:>6} {res['threshold']:>9.2f} {res['miou']:>7.4f} {res['peak_iou']:>9.4f} {res['peak_threshold']:>7.2f}")
+    if args.out:
+        write_json(args.out, res)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_visualize(args: argparse.Namespace) -> int:
+    import torch
+
+    from camkit.evaluate import normalized_maps, score_maps
+    from camkit.viz.overlay import write_visuals
+
+    ms, ds = _maps_and_split(args)
+    n = min(args.num, len(ds))
+    batch = [ds[i] for i in range(n)]
+    images = torch.stack([b["image"] for b in batch])
+    has = all(bool(b["has_mask"]) for b in batch)
+    masks = torch.stack([b["mask"] for b in batch]).bool() if has else None
+    t = args.threshold
+    if t is None:
+        t = float(score_maps(ms, ds)["peak_threshold"]) if has else 0.5  # type: ignore[arg-type]
+    maps = normalized_maps(ms.maps[:n], tuple(images.shape[-2:]))
+    names = ms.meta.get("class_names") or []
+    titles = [names[int(ms.targets[i])] if int(ms.targets[i]) < len(names) else str(int(ms.targets[i])) for i in range(n)]  # type: ignore[arg-type]
+    files = write_visuals(args.out, images, maps, masks, ms.ids[:n], titles, t, args.alpha, args.cmap)
+    print(f"wrote {len(files)} files under {args.out} (threshold {t:.2f})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from camkit.demo import run_demo
+
+    m = run_demo(args.out, quick=args.quick, data_root=args.data_root, force=args.force, progress=_progress)
+    print(f"camkit demo ({'quick' if args.quick else 'full'}): {m['images']['train']} train / {m['images']['test']} test canvases, best epoch {m['best_epoch']}")
+    print(f"{'':<14} {'accuracy':>8} {'mIoU@t':>8} {'t':>5} {'peak IoU':>9} {'peak t':>7}")
+    print(f"{'CAM':<14} {m['accuracy']:>8.4f} {m['miou']:>8.4f} {m['threshold']:>5.2f} {m['peak_iou']:>9.4f} {m['peak_threshold']:>7.2f}")
+    for name, b in m["baselines"].items():
+        print(f"{name:<14} {'':>8} {b['miou']:>8.4f} {'':>5} {b['peak_iou']:>9.4f} {'':>7}")
+    print(f"wall time {m['wall_time_s']:.1f} s; metrics in {Path(args.out) / 'metrics.json'}, overlays in {Path(args.out) / 'visuals'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camkit", description="Class activation maps: train, extract, score, look.")
+    p.add_argument("--version", action="version", version=f"camkit {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a CAMNet classifier")
+    add_data_args(t), add_model_args(t), add_train_args(t)
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("cv", help="k-fold cross-validation on the training split")
+    add_data_args(c), add_model_args(c), add_train_args(c)
+    c.add_argument("--folds", type=int, default=5)
+    c.set_defaults(func=cmd_cv)
+
+    e = sub.add_parser("extract", help="extract maps from a checkpoint (npz)")
+    add_source_args(e)
+    e.add_argument("--method", default="cam", help="cam, softmax-cam (comma-separated for several)")
+    e.add_argument("--target", default="label", help="label (ground truth), pred, or a class id")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--out", required=True, help="output .npz file")
+    e.set_defaults(func=cmd_extract)
+
+    v = sub.add_parser("evaluate", help="score saved maps against masks (IoU, sweep)")
+    v.add_argument("--maps", required=True, help="a .npz from camkit extract")
+    v.add_argument("--split", help="split (default: the one the maps came from)")
+    v.add_argument("--threshold", type=float, help="report mIoU here (default: at the sweep's peak)")
+    v.add_argument("--step", type=float, default=0.01, help="threshold sweep step")
+    v.add_argument("--out", help="write the results as JSON")
+    add_data_args(v)
+    v.set_defaults(func=cmd_evaluate)
+
+    z = sub.add_parser("visualize", help="write heatmap overlays and binary masks")
+    z.add_argument("--maps", required=True)
+    z.add_argument("--split")
+    z.add_argument("--threshold", type=float, help="mask threshold (default: the sweep's peak, or 0.5 without masks)")
+    z.add_argument("--num", type=int, default=10, help="images to draw")
+    z.add_argument("--alpha", type=float, default=0.5)
+    z.add_argument("--cmap", default="jet", help="a matplotlib colormap")
+    z.add_argument("--out", required=True, help="output folder")
+    add_data_args(z)
+    z.set_defaults(func=cmd_visualize)
+
+    d = sub.add_parser("demo", help="train, extract and score on the embedded benchmark")
+    d.add_argument("--quick", action="store_true", help="smoke size (<= 90 s)")
+    d.add_argument("--out", default="camkit-demo", help="output folder (default camkit-demo)")
+    d.add_argument("--data-root", help="folder of the Fashion-MNIST IDX .gz files (default: Debian's)")
+    d.add_argument("--force", action="store_true", help="replace a previous demo run in --out")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except CamkitError as e:
+        print(f"camkit: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("camkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Torch datasets over the three sources, behind one config and one sample format.
+
+Every sample is a dict:
+
+* ``image``: float32 (3, S, S) in [0, 1] (S = ``image_size``);
+* ``label``: int64 class id (-1 when unknown);
+* ``mask``: uint8 (S, S) with 1 for the object, 0 for background (all 0 when absent);
+* ``has_mask``: bool;
+* ``index``: int, the sample's position in its split.
+
+Masks are resized with nearest-neighbour to the image size, so scores are computed at the
+model's input resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from camkit.data import fashion
+from camkit.data.folders import Record, check_mask_sizes, read_image, read_mask, scan_image_folder, scan_lab_layout
+from camkit.errors import CamkitError
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("fashion", "folder", "lab")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is shaped."""
+
+    dataset: str = "fashion"  # fashion | folder | lab
+    root: str | None = None  # fashion: IDX folder (Debian's by default); folder/lab: the tree
+    mask_root: str | None = None  # folder: parallel tree of masks
+    image_size: int = 64
+    val_fraction: float = 0.1  # folder/lab: share of train held out for validation
+    split_seed: int = 0
+    # the embedded benchmark
+    n_train: int = 8000
+    n_val: int = 1000
+    n_test: int = 1000
+    min_scale: float = 0.35
+    max_scale: float = 0.75
+    clutter: int = 8
+    seed: int = 0
+    cache_dir: str | None = None
+
+    def canvas(self) -> fashion.CanvasConfig:
+        names = {f.name for f in fields(fashion.CanvasConfig)}
+        kw = {k: getattr(self, k) for k in names if hasattr(self, k)}
+        return fashion.CanvasConfig(size=self.image_size, **kw)
+
+
+class ArrayDataset(Dataset):
+    """In-memory images (N, H, W[, 3]) uint8 with labels and optional masks (N, H, W) bool."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        masks: np.ndarray | None,
+        image_size: int,
+        ids: list[str] | None = None,
+    ) -> None:
+        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.masks = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks)).to(torch.uint8)
+        self.image_size = image_size
+        self.ids = ids or [f"{i:06d}" for i in range(len(self.labels))]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        img = self.images[i]
+        img = img.unsqueeze(0).expand(3, -1, -1) if img.ndim == 2 else img.permute(2, 0, 1)
+        img = img.float().div_(255.0)
+        mask = self.masks[i] if self.masks is not None else torch.zeros(img.shape[1:], dtype=torch.uint8)
+        if img.shape[-1] != self.image_size or img.shape[-2] != self.image_size:
+            img, mask = _resize(img, mask, self.image_size)
+        return {"image": img, "label": self.labels[i], "mask": mask, "has_mask": self.masks is not None, "index": i}
+
+
+class FileDataset(Dataset):
+    """Images read from disk with PIL, resized to S×S; masks resized with nearest."""
+
+    def __init__(self, records: list[Record], image_size: int) -> None:
+        if not records:
+            raise CamkitError("the split is empty; check --data-root and the list files")
+        self.records = records
+        self.image_size = image_size
+        self.ids = [r.image_id for r in records]
+        self.labels = torch.tensor([r.label for r in records], dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        r = self.records[i]
+        pil = read_image(r.path)
+        img = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float().div_(255.0)
+        if r.mask is not None:
+            m = read_mask(r.mask)
+            if m.shape != img.shape[1:]:
+                raise CamkitError(
+                    f"{r.mask}: mask is {m.shape[1]}x{m.shape[0]} but its image {r.path.name} is "
+                    f"{img.shape[2]}x{img.shape[1]}; masks must match their images"
+                )
+            mask = torch.from_numpy(m.astype(np.uint8))
+        else:
+            mask = torch.zeros(img.shape[1:], dtype=torch.uint8)
+        img, mask = _resize(img, mask, self.image_size)
+        return {"image": img, "label": self.labels[i], "mask": mask, "has_mask": r.mask is not None, "index": i}
+
+
+def _resize(img: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if img.shape[1:] == (size, size):
+        return img, mask
+    img = F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    mask = F.interpolate(mask[None, None].float(), size=(size, size), mode="nearest")[0, 0].to(torch.uint8)
+    return img.clamp_(0, 1), mask
+
+
+def _carve(records: list[Record], cfg: DataConfig, split: str) -> list[Record]:
+    """Split ``records`` into train/val deterministically (``val_fraction``, ``split_seed``)."""
+    if not 0.0 < cfg.val_fraction < 1.0:
+        raise CamkitError(f"--val-fraction {cfg.val_fraction}: must be between 0 and 1")
+    perm = np.random.default_rng(cfg.split_seed).permutation(len(records))
+    n_val = max(1, int(round(cfg.val_fraction * len(records))))
+    idx = np.sort(perm[:n_val] if split == "val" else perm[n_val:])
+    return [records[i] for i in idx]
+
+
+def class_names(cfg: DataConfig) -> list[str]:
+    if cfg.dataset == "fashion":
+        return list(fashion.CLASS_NAMES)
+    if cfg.dataset == "folder":
+        root = Path(cfg.root or "")
+        base = root / "train" if (root / "train").is_dir() else root
+        return scan_image_folder(base)[1]
+    if cfg.dataset == "lab":
+        return [str(i) for i in range(10)]
+    raise CamkitError(f"--dataset {cfg.dataset}: unknown; choose one of {', '.join(DATASETS)}")
+
+
+def build_split(cfg: DataConfig, split: str) -> Dataset:
+    """Build one split: ``train``, ``val`` or ``test`` (the lab layout also has ``seg``).
+
+    Only the requested split is touched, so training never opens the test data.
+    """
+    if cfg.dataset == "fashion":
+        if split not in fashion.SPLITS:
+            raise CamkitError(f"--split {split}: the embedded benchmark has train, val and test")
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+        d = fashion.load_split(split, cfg.canvas(), cfg.root, cache)
+        return ArrayDataset(d["images"], d["labels"], d["masks"], cfg.image_size)
+    if cfg.dataset == "folder":
+        if not cfg.root:
+            raise CamkitError("--data-root is required with --dataset folder")
+        root = Path(cfg.root)
+        has_splits = (root / "train").is_dir()
+        mroot = Path(cfg.mask_root) if cfg.mask_root else None
+        if split in ("train", "val"):
+            base = root / "train" if has_splits else root
+            records, _ = scan_image_folder(base, (mroot / "train" if has_splits and mroot and (mroot / "train").is_dir() else mroot))
+            records = _carve(records, cfg, split)
+        elif split == "test":
+            if not has_splits or not (root / "test").is_dir():
+                raise CamkitError(f"--data-root {root}: no test/ folder; lay the tree out as train/<class>, test/<class>")
+            mtest = mroot / "test" if mroot and (mroot / "test").is_dir() else mroot
+            records, _ = scan_image_folder(root / "test", mtest)
+        else:
+            raise CamkitError(f"--split {split}: an ImageFolder tree has train, val and test")
+        check_mask_sizes(records)
+        return FileDataset(records, cfg.image_size)
+    if cfg.dataset == "lab":
+        if not cfg.root:
+            raise CamkitError("--data-root is required with --dataset lab")
+        if split in ("train", "val"):
+            records = _carve(scan_lab_layout(cfg.root, "train"), cfg, split)
+        else:
+            records = scan_lab_layout(cfg.root, split)
+        check_mask_sizes(records)
+        return FileDataset(records, cfg.image_size)
+    raise CamkitError(f"--dataset {cfg.dataset}: unknown; choose one of {', '.join(DATASETS)}")
+
+
+def split_ids(ds: Dataset) -> list[str]:
+    return list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))  # type: ignore[arg-type]

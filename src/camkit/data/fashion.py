@@ -1,0 +1,221 @@
+"""The embedded default benchmark: real Fashion-MNIST items on cluttered canvases.
+
+Each sample is one Fashion-MNIST item, scaled and pasted at a random position onto a
+canvas of low noise and small fragments of other items ("clutter", after cluttered
+MNIST). The label is the item's class; the ground-truth mask is the item's own
+silhouette (its visible pixels with holes filled), resized with the item, so it is exact
+by construction: every pixel inside the mask shows the item and no pixel outside does.
+The box is the tight box of the mask.
+
+Sources: Debian's ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``) or
+the official IDX ``.gz`` files in any folder. Generation is deterministic for a seed, and
+each split is cached on disk as one ``.npz``.
+
+Splits: ``train`` and ``val`` draw items from disjoint parts of the official training
+set (the last 6,000 items feed ``val``), ``test`` draws from the official test set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from camkit.errors import CamkitError
+from camkit.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+DEBIAN_ROOT = "/usr/share/datasets/fashion-mnist"
+CLASS_NAMES = (
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+)  # fmt: skip
+_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+_VAL_ITEMS = 6000  # items held out of the official train set for the val split
+_GENERATOR_VERSION = 1  # bump when the generator's output changes
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class CanvasConfig:
+    """How the canvases are made. Sizes are in pixels, scales are fractions of the canvas side."""
+
+    size: int = 64
+    n_train: int = 8000
+    n_val: int = 1000
+    n_test: int = 1000
+    min_scale: float = 0.35
+    max_scale: float = 0.75
+    clutter: int = 8
+    clutter_size: int = 9
+    noise: float = 0.08
+    seed: int = 0
+
+    def count(self, split: str) -> int:
+        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a uint8 array."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: Fashion-MNIST file not found; install dataset-fashion-mnist or pass --data-root") from None
+    except (OSError, EOFError) as e:
+        raise CamkitError(f"{path}: cannot read this IDX file ({e}); download it again") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise CamkitError(f"{path}: not an unsigned-byte IDX file; pass the official Fashion-MNIST .gz files")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    if len(data) - offset != int(np.prod(dims)):
+        raise CamkitError(f"{path}: truncated IDX file ({len(data) - offset} of {int(np.prod(dims))} bytes)")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def find_root(root: str | os.PathLike[str] | None) -> Path:
+    """The folder holding the four IDX files; the Debian location when ``root`` is None."""
+    path = Path(root) if root else Path(DEBIAN_ROOT)
+    if not path.is_dir():
+        hint = "apt-get install dataset-fashion-mnist" if root is None else "pass the folder holding the IDX .gz files"
+        raise CamkitError(f"--data-root {path}: Fashion-MNIST folder not found; {hint}")
+    for imgs, labels in _FILES.values():
+        for name in (imgs, labels):
+            if not (path / name).is_file() and not (path / name[:-3]).is_file():
+                raise CamkitError(f"--data-root {path}: {name} is missing; put the four official Fashion-MNIST files there")
+    return path
+
+
+def _load_items(root: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
+    imgs, labels = (root / n if (root / n).is_file() else root / n[:-3] for n in _FILES[source])
+    x, y = read_idx(imgs), read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise CamkitError(f"{imgs}: images and labels do not match ({x.shape} vs {y.shape})")
+    return x, y
+
+
+def _silhouette(item: np.ndarray) -> np.ndarray:
+    """The item's filled silhouette: visible pixels (>= 16/255; the faint scanner haze below
+    that is not part of the item) with interior holes filled. (28, 28) bool."""
+    return ndimage.binary_fill_holes(item >= 16)
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, y: int, x: int, mask: np.ndarray | None = None) -> None:
+    h, w = patch.shape
+    region = canvas[y : y + h, x : x + w]
+    if mask is None:
+        np.maximum(region, patch, out=region)
+    else:
+        region[mask] = patch[mask]
+
+
+def make_canvas(
+    rng: np.random.Generator, items: np.ndarray, index: int, cfg: CanvasConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """One canvas showing ``items[index]``: returns (image (S, S) uint8, mask (S, S) bool)."""
+    s = cfg.size
+    canvas = rng.random((s, s), dtype=np.float32) * cfg.noise
+    k = cfg.clutter_size
+    for _ in range(cfg.clutter):  # fragments of random other items
+        src = items[rng.integers(len(items))].astype(np.float32) / 255.0
+        cy, cx = rng.integers(0, 28 - k + 1, size=2)
+        frag = src[cy : cy + k, cx : cx + k] * rng.uniform(0.4, 1.0)
+        py, px = rng.integers(0, s - k + 1, size=2)
+        _paste(canvas, frag, int(py), int(px))
+    side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
+    item = items[index]
+    img = Image.fromarray(item).resize((side, side), Image.BILINEAR)
+    sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize((side, side), Image.BILINEAR)
+    obj = np.asarray(img, dtype=np.float32) / 255.0
+    mask_local = np.asarray(sil) >= 128
+    oy, ox = rng.integers(0, s - side + 1, size=2)
+    _paste(canvas, obj, int(oy), int(ox), mask_local)
+    mask = np.zeros((s, s), dtype=bool)
+    mask[oy : oy + side, ox : ox + side] = mask_local
+    return np.clip(canvas * 255.0 + 0.5, 0, 255).astype(np.uint8), mask
+
+
+def mask_to_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Tight inclusive box (x0, y0, x1, y1) of a non-empty (H, W) bool mask."""
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.ndarray]:
+    """Generate one split (no caching). Arrays: images (N,S,S) uint8, masks (N,S,S) bool,
+    labels (N,) int64, boxes (N,4) int32 inclusive xyxy, items (N,) source item index."""
+    if split not in SPLITS:
+        raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
+    x, y = _load_items(root, "test" if split == "test" else "train")
+    if split == "train":
+        pool = np.arange(0, len(x) - _VAL_ITEMS)
+    elif split == "val":
+        pool = np.arange(len(x) - _VAL_ITEMS, len(x))
+    else:
+        pool = np.arange(len(x))
+    n = cfg.count(split)
+    split_id = SPLITS.index(split)
+    order = np.random.default_rng([cfg.seed, split_id, 0]).permutation(pool)
+    chosen = order[np.arange(n) % len(order)]
+    images = np.empty((n, cfg.size, cfg.size), np.uint8)
+    masks = np.empty((n, cfg.size, cfg.size), bool)
+    boxes = np.empty((n, 4), np.int32)
+    for i, idx in enumerate(chosen):
+        rng = np.random.default_rng([cfg.seed, split_id, 1, i])
+        images[i], masks[i] = make_canvas(rng, x, int(idx), cfg)
+        boxes[i] = mask_to_box(masks[i])
+    return {
+        "images": images,
+        "masks": masks,
+        "labels": y[chosen].astype(np.int64),
+        "boxes": boxes,
+        "items": chosen.astype(np.int64),
+    }
+
+
+def cache_dir() -> Path:
+    """Where generated splits are cached: $CAMKIT_CACHE, else ~/.cache/camkit."""
+    return Path(os.environ.get("CAMKIT_CACHE") or Path.home() / ".cache" / "camkit")
+
+
+def _cache_key(root: Path, split: str, cfg: CanvasConfig) -> str:
+    files = {n: (root / n).stat().st_size for n in sorted(os.listdir(root)) if "idx" in n}
+    blob = json.dumps({"v": _GENERATOR_VERSION, "split": split, "cfg": asdict(cfg), "files": files}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def load_split(
+    split: str, cfg: CanvasConfig, root: str | os.PathLike[str] | None = None, cache: Path | None = None
+) -> dict[str, np.ndarray]:
+    """Load one split from the cache, generating (and caching) it on first use."""
+    src = find_root(root)
+    folder = cache or cache_dir()
+    path = folder / f"fashion-canvas-{split}-{_cache_key(src, split, cfg)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError):
+            log.warning("cache file %s is unreadable; regenerating it", path)
+    log.info("generating the %s split (%d canvases of %dpx) into %s", split, cfg.count(split), cfg.size, path)
+    data = generate_split(src, split, cfg)
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **data)
+    except CamkitError as e:
+        log.warning("could not cache the benchmark (%s); continuing without a cache", e)
+    return data

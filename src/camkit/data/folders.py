@@ -1,0 +1,183 @@
+"""Image datasets on disk: any ImageFolder tree, and the lab's CIFAR-10 layout.
+
+* ImageFolder: ``ROOT/<class>/<image>``, classes sorted by name; an optional parallel tree
+  ``MASKS/<class>/<stem>.<ext>`` holds binary masks for some or all images.
+* The lab layout: ``ROOT/train/``, ``ROOT/test/``, list files ``ROOT/train_cls.txt`` and
+  ``ROOT/test_cls.txt`` with one ``name label`` per line, and optional masks in
+  ``ROOT/test_seg/`` for the images in ``ROOT/test_seg_source/`` (split ``seg``).
+
+Masks are read as foreground where the pixel is non-zero (palette and 1-bit masks, with 255
+as VOC's "ignore" treated as background) or above 127 (greyscale and colour masks).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from camkit.errors import CamkitError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image on disk: its path, label (-1 if unknown) and optional mask path."""
+
+    path: Path
+    label: int
+    mask: Path | None = None
+
+    @property
+    def image_id(self) -> str:
+        return self.path.stem if self.path.parent.name in ("", ".") else f"{self.path.parent.name}/{self.path.stem}"
+
+
+def read_image(path: Path) -> Image.Image:
+    """Open an RGB image; a one-line CamkitError naming the file when PIL cannot read it."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: image not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CamkitError(f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it") from None
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Read a binary mask as an (H, W) bool array (see module docstring for the rule)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("1", "P", "I", "I;16", "I;16B", "I;16L"):
+                arr = np.asarray(im)
+                return (arr > 0) & (arr != 255) if im.mode == "P" else arr > 0
+            return np.asarray(im.convert("L")) > 127
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: mask not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CamkitError(f"{path}: cannot read this mask ({e.__class__.__name__}); replace or remove it") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header alone."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CamkitError(f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it") from None
+
+
+def check_mask_sizes(records: list[Record]) -> None:
+    """Every mask must have its image's size (headers only: fast)."""
+    for r in records:
+        if r.mask is not None:
+            mw, mh = image_size(r.mask)
+            iw, ih = image_size(r.path)
+            if (mw, mh) != (iw, ih):
+                raise CamkitError(
+                    f"{r.mask}: mask is {mw}x{mh} but its image {r.path.name} is {iw}x{ih}; masks must match their images"
+                )
+
+
+def _find_with_ext(folder: Path, stem: str) -> Path | None:
+    for ext in IMAGE_EXTS + tuple(e.upper() for e in IMAGE_EXTS):
+        p = folder / f"{stem}{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+def _require_dir(path: Path, option: str, what: str) -> None:
+    if not path.is_dir():
+        raise CamkitError(f"{option} {path}: folder not found; pass the folder that holds {what}")
+
+
+def scan_image_folder(root: str | os.PathLike[str], mask_root: str | os.PathLike[str] | None = None) -> tuple[list[Record], list[str]]:
+    """List ``ROOT/<class>/<image>`` files; returns (records, class names)."""
+    root = Path(root)
+    _require_dir(root, "--data-root", "one sub-folder of images per class")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise CamkitError(f"--data-root {root}: no class sub-folders; lay images out as ROOT/<class>/<image>")
+    mroot = Path(mask_root) if mask_root else None
+    if mroot is not None:
+        _require_dir(mroot, "--mask-root", "masks laid out as MASKS/<class>/<stem>.png")
+    records = []
+    for label, cls in enumerate(classes):
+        for p in sorted((root / cls).iterdir()):
+            if p.suffix.lower() in IMAGE_EXTS and p.is_file():
+                mask = _find_with_ext(mroot / cls, p.stem) if mroot is not None else None
+                records.append(Record(p, label, mask))
+    if not records:
+        raise CamkitError(f"--data-root {root}: no images found (extensions: {', '.join(IMAGE_EXTS)})")
+    return records, classes
+
+
+def read_list_file(list_file: Path, image_dir: Path, num_classes: int | None = None) -> list[Record]:
+    """Parse a ``name label`` list; every named image must exist and every label be in range."""
+    if not list_file.is_file():
+        raise CamkitError(f"{list_file}: list file not found; it should hold one 'name label' per line")
+    _require_dir(image_dir, "--data-root", f"the images named in {list_file.name}")
+    records = []
+    for n, line in enumerate(list_file.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise CamkitError(f"{list_file}:{n}: expected 'name label', got {line.strip()!r}")
+        name, lab = parts
+        try:
+            label = int(lab)
+        except ValueError:
+            raise CamkitError(f"{list_file}:{n}: label {lab!r} is not an integer") from None
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise CamkitError(
+                f"{list_file}:{n}: label {label} out of range 0..{(num_classes or 1) - 1}; fix the list or --num-classes"
+            )
+        path = image_dir / name
+        if not path.is_file():
+            found = _find_with_ext(image_dir, Path(name).stem) if not Path(name).suffix else None
+            if found is None:
+                raise CamkitError(f"{list_file}:{n}: image {path} does not exist; fix the list or add the image")
+            path = found
+        records.append(Record(path, label))
+    if not records:
+        raise CamkitError(f"{list_file}: the list is empty")
+    return records
+
+
+def scan_lab_layout(root: str | os.PathLike[str], split: str, num_classes: int = 10) -> list[Record]:
+    """Records of the lab's CIFAR-10 layout for split ``train``, ``test`` or ``seg``."""
+    root = Path(root)
+    _require_dir(root, "--data-root", "train/, test/, train_cls.txt and test_cls.txt")
+    if split in ("train", "test"):
+        return read_list_file(root / f"{split}_cls.txt", root / split, num_classes)
+    if split != "seg":
+        raise CamkitError(f"split {split!r}: the lab layout has train, test and seg")
+    src, seg = root / "test_seg_source", root / "test_seg"
+    _require_dir(src, "--data-root", "test_seg_source/ (images with masks)")
+    _require_dir(seg, "--data-root", "test_seg/ (masks for test_seg_source/)")
+    labels: dict[str, int] = {}
+    if (root / "test_cls.txt").is_file():
+        labels = {r.path.stem: r.label for r in read_list_file(root / "test_cls.txt", root / "test", num_classes)}
+    records = []
+    for p in sorted(src.iterdir()):
+        if p.suffix.lower() in IMAGE_EXTS:
+            mask = _find_with_ext(seg, p.stem)
+            if mask is None:
+                raise CamkitError(f"{seg}: no mask for {p.name}; add {p.stem}.png or remove the image")
+            records.append(Record(p, labels.get(p.stem, -1), mask))
+    if not records:
+        raise CamkitError(f"{src}: no images found")
+    return records

@@ -1,0 +1,39 @@
+"""Class activation mapping from a GAP-linear classifier.
+
+CAM (Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016):
+
+    M_c(x, y) = sum_k w_{c,k} f_k(x, y)
+
+with ``f`` the last feature maps (C×h×w) and ``w_c`` the classifier row of class c; the
+bias is left out, as in the paper. Because GAP is linear, ``mean_{x,y} M_c + b_c`` is
+exactly the logit of class c.
+
+The lab's variant (ENGN8536 Lab 4, after SSENet) first takes a softmax of the class
+weights over the channels:
+
+    M_c(x, y) = sum_k softmax(w_c)_k f_k(x, y)
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def class_activation_map(
+    features: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, softmax_weights: bool = False
+) -> torch.Tensor:
+    """CAMs for one class per sample.
+
+    features: (B, C, h, w); weight: (K, C) classifier weights; classes: (B,) int64.
+    Returns (B, h, w), differentiable in both ``features`` and ``weight``.
+    """
+    w = weight[classes]  # (B, C)
+    if softmax_weights:
+        w = torch.softmax(w, dim=1)
+    return torch.einsum("bchw,bc->bhw", features, w.to(features.dtype))
+
+
+def all_class_maps(features: torch.Tensor, weight: torch.Tensor, softmax_weights: bool = False) -> torch.Tensor:
+    """CAMs of every class: (B, C, h, w), (K, C) -> (B, K, h, w)."""
+    w = torch.softmax(weight, dim=1) if softmax_weights else weight
+    return torch.einsum("bchw,kc->bkhw", features, w.to(features.dtype))

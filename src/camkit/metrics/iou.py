@@ -1,0 +1,104 @@
+"""Intersection over union between predicted and ground-truth masks.
+
+Convention: a pixel is predicted foreground when ``map >= threshold``. When both the
+prediction and the ground truth are empty, the IoU is 1 (nothing to find, nothing found);
+when only one is empty it is 0. Results never contain NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from camkit.errors import CamkitError
+
+
+def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
+    if pred.shape != gt.shape:
+        raise CamkitError(f"map and mask sizes differ: {tuple(pred.shape)} vs {tuple(gt.shape)}")
+
+
+def iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Per-image IoU of boolean masks. (B, H, W), (B, H, W) -> (B,) float32."""
+    _check(pred, gt)
+    pred, gt = pred.bool().flatten(1), gt.bool().flatten(1)
+    inter = (pred & gt).sum(1).float()
+    union = (pred | gt).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def default_thresholds(step: float = 0.01) -> torch.Tensor:
+    """Thresholds 0, step, 2·step, …, up to 1 inclusive (float64 for exact comparisons)."""
+    n = int(round(1.0 / step))
+    return torch.arange(n + 1, dtype=torch.float64) * step
+
+
+def sweep_counts(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Pixel counts at every threshold in one pass (a histogram, then reverse cumulative sums).
+
+    maps: (B, H, W) float scores; gt: (B, H, W) bool; thresholds: (T,) ascending.
+    Returns (inter, pred, gt_area), each (B, T) int64, where pred[b, t] counts pixels with
+    ``map >= thresholds[t]`` and inter[b, t] those of them inside the ground truth.
+    """
+    _check(maps, gt)
+    if torch.isnan(maps).any():
+        raise CamkitError("the maps contain NaN; check the model's outputs")
+    b, t = maps.shape[0], thresholds.numel()
+    thr = thresholds.to(device=maps.device, dtype=torch.float64)
+    if t > 1 and not bool((thr[1:] > thr[:-1]).all()):
+        raise CamkitError("thresholds must be strictly increasing")
+    flat = maps.flatten(1).to(torch.float64)
+    # bin k holds values v with thr[k] <= v < thr[k+1]; bin -1 (below every threshold) is dropped
+    bins = torch.bucketize(flat, thr, right=True) - 1  # (B, HW) in [-1, T-1]
+    keep = bins >= 0
+    offs = torch.arange(b, device=maps.device)[:, None] * t
+    idx = (bins + offs)[keep]
+    g = gt.flatten(1)
+    hist_all = torch.bincount(idx, minlength=b * t).view(b, t)
+    hist_fg = torch.bincount((bins + offs)[keep & g], minlength=b * t).view(b, t)
+    pred = hist_all.flip(1).cumsum(1).flip(1)
+    inter = hist_fg.flip(1).cumsum(1).flip(1)
+    area = g.sum(1, keepdim=True).expand(b, t)
+    return inter, pred, area
+
+
+def iou_curve(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """Per-image IoU at every threshold. (B, H, W), (B, H, W), (T,) -> (B, T) float64."""
+    inter, pred, area = sweep_counts(maps, gt, thresholds)
+    union = pred + area - inter
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union, dtype=torch.float64))
+
+
+class IoUSweep:
+    """Streaming mean IoU over images at every threshold; memory O(T), not O(images).
+
+    ``update(maps, masks)`` with (B, H, W) maps in [0, 1] and bool masks; ``compute()``
+    returns the thresholds, the mean-IoU curve, the peak IoU and its threshold.
+    """
+
+    def __init__(self, thresholds: torch.Tensor | None = None) -> None:
+        self.thresholds = default_thresholds() if thresholds is None else thresholds.to(torch.float64)
+        self.total = torch.zeros(self.thresholds.numel(), dtype=torch.float64)
+        self.count = 0
+
+    def update(self, maps: torch.Tensor, masks: torch.Tensor) -> None:
+        curve = iou_curve(maps, masks.bool(), self.thresholds)
+        self.total += curve.sum(0).cpu()
+        self.count += curve.shape[0]
+
+    def compute(self) -> dict[str, object]:
+        if self.count == 0:
+            raise CamkitError("no images with masks were scored; check that the split has masks")
+        curve = self.total / self.count
+        k = int(torch.argmax(curve))
+        return {
+            "thresholds": [round(float(t), 6) for t in self.thresholds],
+            "miou_curve": [float(v) for v in curve],
+            "peak_iou": float(curve[k]),
+            "peak_threshold": round(float(self.thresholds[k]), 6),
+            "images": self.count,
+        }
+
+    def miou_at(self, threshold: float) -> float:
+        """Mean IoU at the grid threshold nearest to ``threshold``."""
+        k = int(torch.argmin((self.thresholds - threshold).abs()))
+        return float(self.total[k] / max(self.count, 1))

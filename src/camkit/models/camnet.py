@@ -1,0 +1,96 @@
+"""CAMNet: backbone -> pooling head -> linear classifier.
+
+The three parts follow one contract (after timm's ``forward_features`` / ``forward_head``):
+
+* ``forward_features(x)``: (B, 3, H, W) images in [0, 1] -> (B, C, h, w) feature maps.
+  Input normalization lives inside the model, so checkpoints carry it.
+* ``head``: (B, C, h, w) -> (B, C) pooled vector (GAP by default).
+* ``classifier``: (B, C) -> (B, K) logits.
+
+``forward`` returns all three as a :class:`CAMNetOutput`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from camkit.models.backbones import build_backbone, get_spec
+from camkit.models.heads import build_head
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a CAMNet (stored in every checkpoint)."""
+
+    backbone: str = "resnet18"
+    layer: str | None = None  # None: the family's default cut (resnet: layer2)
+    num_classes: int = 10
+    head: str = "gap"
+    pretrained: bool = False
+    weights: str | None = None  # a local backbone state-dict file
+    freeze_backbone: bool = False
+
+    def arch(self) -> dict[str, object]:
+        """The fields that define the parameter shapes (what a checkpoint must match)."""
+        spec = get_spec(self.backbone)
+        return {
+            "backbone": self.backbone,
+            "layer": self.layer or spec.default_layer,
+            "num_classes": self.num_classes,
+            "head": self.head,
+        }
+
+
+class CAMNetOutput(NamedTuple):
+    logits: torch.Tensor  # (B, K)
+    features: torch.Tensor  # (B, C, h, w)
+    pooled: torch.Tensor  # (B, C)
+
+
+class CAMNet(nn.Module):
+    """Backbone truncated at ``layer`` + pooling head + linear classifier."""
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs: object) -> None:
+        super().__init__()
+        config = config or ModelConfig(**kwargs)  # type: ignore[arg-type]
+        self.config = config
+        spec = get_spec(config.backbone)
+        self.backbone = build_backbone(config.backbone, config.layer, config.pretrained, config.weights)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        with torch.no_grad():
+            was = self.backbone.training
+            self.backbone.eval()
+            self.num_features = int(self.backbone(torch.zeros(1, 3, 64, 64)).shape[1])
+            self.backbone.train(was)
+        self.head = build_head(config.head)
+        self.classifier = nn.Linear(self.num_features, config.num_classes)
+        if config.freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> CAMNet:
+        super().train(mode)
+        if self.config.freeze_backbone:  # a frozen backbone keeps its BatchNorm statistics too
+            self.backbone.eval()
+        return self
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, C, h, w)."""
+        return self.backbone((x - self.mean) / self.std)
+
+    def forward_head(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, h, w) -> (logits (B, K), pooled (B, C))."""
+        pooled = self.head(f)
+        return self.classifier(pooled), pooled
+
+    def forward(self, x: torch.Tensor) -> CAMNetOutput:
+        f = self.forward_features(x)
+        logits, pooled = self.forward_head(f)
+        return CAMNetOutput(logits, f, pooled)
+
+    def describe(self) -> dict[str, object]:
+        return {"config": asdict(self.config), "num_features": self.num_features}

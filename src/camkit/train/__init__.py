@@ -1,0 +1,21 @@
+"""Training: the loop, cross-validation and checkpoints."""
+
+from camkit.train.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.train.cv import cross_validate, kfold_indices
+from camkit.train.loop import FitResult, evaluate_classifier, fit, train_run
+
+__all__ = [
+    "FitResult",
+    "RunConfig",
+    "TrainConfig",
+    "cross_validate",
+    "evaluate_classifier",
+    "fit",
+    "kfold_indices",
+    "load_checkpoint",
+    "read_metadata",
+    "resolve_device",
+    "save_checkpoint",
+    "train_run",
+]

@@ -1,0 +1,106 @@
+"""Checkpoints: safetensors weights plus JSON metadata, written atomically.
+
+A checkpoint carries the model config, the class names and the camkit version, so it can
+be rebuilt with no other file. Loading never unpickles code: weights come from
+safetensors, and resume states are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+import camkit
+from camkit.errors import CamkitError
+from camkit.io import atomic_path
+from camkit.models.camnet import CAMNet, ModelConfig
+
+META_KEY = "camkit"
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: CAMNet, class_names: list[str], **extra: Any) -> None:
+    """Write ``model``'s weights and metadata to ``path`` (a .safetensors file), atomically."""
+    meta = {
+        "camkit_version": camkit.__version__,
+        "model": asdict(model.config),
+        "class_names": list(class_names),
+        **extra,
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, default=str)})
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata dict of a camkit checkpoint; a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CamkitError(f"--checkpoint {path}: file not found; pass a best.safetensors from a run folder")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CamkitError(f"--checkpoint {path}: not a safetensors checkpoint ({e}); pass a best.safetensors") from None
+    if META_KEY not in meta:
+        raise CamkitError(f"--checkpoint {path}: has no camkit metadata; it was not written by camkit")
+    return json.loads(meta[META_KEY])
+
+
+def _config_from_meta(meta: dict[str, Any]) -> ModelConfig:
+    known = {f.name for f in fields(ModelConfig)}
+    cfg = ModelConfig(**{k: v for k, v in meta["model"].items() if k in known})
+    cfg.pretrained = False  # the weights come from the checkpoint
+    cfg.weights = None
+    return cfg
+
+
+def describe_mismatch(found: dict[str, object], expected: dict[str, object]) -> str:
+    return "; ".join(f"{k} is {found.get(k)!r}, expected {expected.get(k)!r}" for k in expected if found.get(k) != expected.get(k))
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], expect: ModelConfig | None = None, device: str | torch.device = "cpu"
+) -> tuple[CAMNet, dict[str, Any]]:
+    """Rebuild the CAMNet stored at ``path``.
+
+    With ``expect``, the checkpoint must match its architecture (backbone, layer, head and
+    class count); otherwise a one-line error says exactly what differs.
+    """
+    meta = read_metadata(path)
+    cfg = _config_from_meta(meta)
+    if expect is not None:
+        diff = describe_mismatch(cfg.arch(), expect.arch())
+        if diff:
+            raise CamkitError(f"--checkpoint {path}: built for another model: {diff}")
+    model = CAMNet(cfg)
+    state = load_file(str(path))
+    own = model.state_dict()
+    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    if bad or missing:
+        what = f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}" if bad else f"{missing[0]} is missing"
+        raise CamkitError(f"--checkpoint {path}: weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})")
+    model.load_state_dict(state, strict=False)
+    return model.to(device), meta
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a resume state (``last.pt``) safely."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: no resume state; train without --resume first") from None
+    except Exception as e:  # noqa: BLE001 - corrupted or foreign files fail in many ways
+        raise CamkitError(f"{path}: cannot read the resume state ({e.__class__.__name__}); delete it to start over") from None
+
+
+def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -1,0 +1,74 @@
+"""Config dataclasses for training runs; the CLI fills them, the library reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from camkit.data.datasets import DataConfig
+from camkit.errors import CamkitError
+from camkit.models.camnet import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    workers: int = 0
+    out: str = "runs"
+    exp_id: str = "cam"
+    resume: bool = False
+    test: bool = True  # evaluate the best checkpoint on the test split once, after training
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise CamkitError(f"--epochs {self.epochs}: must be at least 1")
+        if self.batch_size < 1:
+            raise CamkitError(f"--batch-size {self.batch_size}: must be at least 1")
+        if not self.lr > 0:
+            raise CamkitError(f"--lr {self.lr}: must be positive")
+
+
+@dataclass
+class RunConfig:
+    """One experiment: data, model and training settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mode: str = "cam"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        def build(tp: type, sub: dict[str, Any]) -> Any:
+            names = {f.name for f in dataclasses.fields(tp)}
+            return tp(**{k: v for k, v in sub.items() if k in names})
+
+        return cls(
+            data=build(DataConfig, d.get("data", {})),
+            model=build(ModelConfig, d.get("model", {})),
+            train=build(TrainConfig, d.get("train", {})),
+            mode=d.get("mode", "cam"),
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise CamkitError(f"--device {name}: not a device; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CamkitError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return dev

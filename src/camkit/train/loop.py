@@ -1,0 +1,191 @@
+"""The training loop: cross-entropy + Adam, best checkpoint chosen on validation only.
+
+A run folder ``OUT/EXP_ID/`` holds:
+
+* ``config.json``: the resolved :class:`RunConfig`;
+* ``metrics.jsonl``: one JSON line per epoch (train/val loss and accuracy);
+* ``best.safetensors``: the weights of the epoch with the best validation accuracy
+  (ties: lower validation loss), with their metadata;
+* ``last.pt``: the resume state (model, optimizer, epoch, RNG);
+* ``summary.json``: the best epoch and, once, the test metrics of the best checkpoint.
+
+The test split is never built before the best checkpoint is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from camkit.data.datasets import build_split, class_names
+from camkit.errors import CamkitError
+from camkit.io import atomic_path, write_json
+from camkit.metrics.classification import Accuracy
+from camkit.models.camnet import CAMNet
+from camkit.progress import NoProgress, Progress
+from camkit.train.checkpoint import load_checkpoint, load_state, save_checkpoint, save_state
+from camkit.train.config import RunConfig, TrainConfig, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_val: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) -> DataLoader:
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if shuffle else None
+    return DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=shuffle, generator=gen, num_workers=cfg.workers, drop_last=False
+    )
+
+
+def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        bad = int(labels.max()) if int(labels.max()) >= num_classes else int(labels.min())
+        raise CamkitError(f"label {bad} is out of range for --num-classes {num_classes}; fix the labels or the class count")
+
+
+@torch.no_grad()
+def evaluate_classifier(
+    model: CAMNet, ds: Dataset, cfg: TrainConfig, device: torch.device, ks: tuple[int, ...] = (1,)
+) -> dict[str, float]:
+    """Mean cross-entropy and top-k accuracy of ``model`` on ``ds`` (eval mode, restored after)."""
+    was = model.training
+    model.eval()
+    acc = Accuracy(ks)
+    total, n = 0.0, 0
+    for batch in make_loader(ds, cfg, shuffle=False):
+        x, y = batch["image"].to(device), batch["label"].to(device)
+        _check_labels(y, model.config.num_classes)
+        logits = model(x).logits
+        total += float(F.cross_entropy(logits, y, reduction="sum"))
+        n += y.numel()
+        acc.update(logits, y)
+    model.train(was)
+    out = {"loss": total / max(n, 1)}
+    out.update({("accuracy" if k == "top1" else k): v for k, v in acc.compute().items()})
+    return out
+
+
+def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
+    if best is None:
+        return True
+    if new["accuracy"] != best["accuracy"]:
+        return new["accuracy"] > best["accuracy"]
+    return new["loss"] < best["loss"]
+
+
+def fit(
+    model: CAMNet,
+    train_ds: Dataset,
+    val_ds: Dataset,
+    cfg: TrainConfig,
+    run_dir: Path,
+    names: list[str],
+    progress: Progress | None = None,
+    extra_meta: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy."""
+    cfg.validate()
+    progress = progress or NoProgress()
+    device = resolve_device(cfg.device)
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise CamkitError("the train or val split is empty; give the dataset more images")
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, best, best_epoch, history = 1, None, 0, []
+    state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
+    if cfg.resume:
+        st = load_state(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], list(st["history"])
+        torch.set_rng_state(st["rng"])
+        log.info("resuming %s at epoch %d", run_dir, start)
+    for epoch in range(start, cfg.epochs + 1):
+        model.train()
+        loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch)
+        progress.start(len(loader), f"epoch {epoch}/{cfg.epochs}")
+        tot, n, correct = 0.0, 0, 0
+        for batch in loader:
+            x, y = batch["image"].to(device), batch["label"].to(device)
+            _check_labels(y, model.config.num_classes)
+            out = model(x)
+            loss = F.cross_entropy(out.logits, y)
+            lv = loss.item()
+            if not math.isfinite(lv):
+                raise CamkitError(f"the loss became {lv} at epoch {epoch}; lower --lr or check the inputs for NaN")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += lv * y.numel()
+            n += y.numel()
+            correct += int((out.logits.argmax(1) == y).sum())
+            progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
+        progress.close()
+        val = evaluate_classifier(model, val_ds, cfg, device)
+        rec = {"epoch": epoch, "train_loss": tot / n, "train_accuracy": correct / n, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+        history.append(rec)
+        improved = _better(val, best)
+        if improved:
+            best, best_epoch = val, epoch
+            save_checkpoint(run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {}))
+        log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s", epoch, rec["train_loss"], rec["train_accuracy"], val["loss"], val["accuracy"], " (best)" if improved else "")
+        with atomic_path(metrics_path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+        save_state(state_path, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "best": best,
+            "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(),
+        })  # fmt: skip
+    assert best is not None
+    return FitResult(best_epoch, best, history)
+
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """Create (or, with resume, reopen) the run folder; never overwrite a finished run."""
+    run_dir = Path(cfg.train.out) / cfg.train.exp_id
+    if cfg.train.resume:
+        if not (run_dir / "last.pt").is_file():
+            raise CamkitError(f"--resume: {run_dir}/last.pt not found; start the run without --resume")
+    elif (run_dir / "best.safetensors").exists() or (run_dir / "last.pt").exists():
+        raise CamkitError(f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CamkitError(f"--out {cfg.train.out}: cannot create {run_dir} ({e.strerror}); choose a writable folder") from None
+    return run_dir
+
+
+def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """A full training run: fit on train, select on val, then test the best checkpoint once."""
+    cfg.train.validate()
+    run_dir = prepare_run_dir(cfg)
+    names = class_names(cfg.data)
+    if cfg.model.num_classes != len(names):
+        log.info("setting num_classes to %d from the dataset", len(names))
+        cfg.model.num_classes = len(names)
+    write_json(run_dir / "config.json", cfg.to_dict())
+    train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
+    torch.manual_seed(cfg.train.seed)
+    model = CAMNet(cfg.model)
+    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress)
+    summary: dict[str, Any] = {"best_epoch": result.best_epoch, "val": result.best_val, "run_dir": str(run_dir)}
+    if cfg.train.test:
+        device = resolve_device(cfg.train.device)
+        best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
+        summary["test"] = evaluate_classifier(best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5))
+    write_json(run_dir / "summary.json", summary)
+    return summary
