@@ -39,11 +39,17 @@ def demo_config(out: Path, quick: bool, data_root: str | None = None, seed: int 
     """The demo's settings: full (<= 5 min on 2 CPU cores) or quick (smoke size, <= 90 s)."""
     if quick:
         data = DataConfig(root=data_root, image_size=64, n_train=768, n_val=256, n_test=256, seed=seed)
-        train = TrainConfig(epochs=2, lr=2e-3, batch_size=64, seed=seed, out=str(out), exp_id="run")
+        train = TrainConfig(
+            epochs=2, lr=3e-3, batch_size=128, schedule="onecycle", seed=seed, out=str(out), exp_id="run"
+        )
     else:
-        data = DataConfig(root=data_root, image_size=64, n_train=9000, n_val=1000, n_test=1000, seed=seed)
-        train = TrainConfig(epochs=5, lr=2e-3, batch_size=64, seed=seed, out=str(out), exp_id="run")
-    return RunConfig(data=data, model=ModelConfig(backbone="resnet18", layer="layer2"), train=train, mode="cam")
+        data = DataConfig(root=data_root, image_size=64, n_train=12000, n_val=1000, n_test=1000, seed=seed)
+        train = TrainConfig(
+            epochs=7, lr=3e-3, batch_size=128, schedule="onecycle", seed=seed, out=str(out), exp_id="run"
+        )
+    return RunConfig(
+        data=data, model=ModelConfig(backbone="resnet18", layer="layer2"), train=train, mode="cam"
+    )
 
 
 def run_demo(
@@ -59,7 +65,9 @@ def run_demo(
     out = Path(out)
     if (out / "run").exists():
         if not force:
-            raise CamkitError(f"--out {out}: already holds a demo run; pass another --out, or --force to replace it")
+            raise CamkitError(
+                f"--out {out}: already holds a demo run; pass another --out, or --force to replace it"
+            )
         shutil.rmtree(out / "run")
     cfg = demo_config(out, quick, data_root, seed)
     mk = progress or (lambda: None)  # type: ignore[return-value]

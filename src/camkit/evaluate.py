@@ -38,7 +38,9 @@ def score_maps(
     memory is O(images × thresholds) for the per-image curves, never O(pixels).
     """
     if len(ms) != len(ds):
-        raise CamkitError(f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split")
+        raise CamkitError(
+            f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
+        )
     thr = default_thresholds(step)
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
@@ -100,7 +102,9 @@ def mean_box_size(ds: Dataset, batch_size: int = 256) -> tuple[float, float]:
     return sum(hs) / len(hs), sum(ws) / len(ws)
 
 
-def baseline_scores(ds: Dataset, box_hw: tuple[float, float], batch_size: int = 256) -> dict[str, dict[str, float]]:
+def baseline_scores(
+    ds: Dataset, box_hw: tuple[float, float], batch_size: int = 256
+) -> dict[str, dict[str, float]]:
     """Mean IoU of the whole-image and centred-box baselines (threshold-free)."""
     whole, centre = [], []
     for masks, has in _mask_batches(ds, batch_size):

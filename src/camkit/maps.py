@@ -49,7 +49,9 @@ class MapSet:
         return len(self.ids)
 
 
-def resolve_targets(target: str | int, labels: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
+def resolve_targets(
+    target: str | int, labels: torch.Tensor, preds: torch.Tensor, num_classes: int
+) -> torch.Tensor:
     """Target class per sample: the label (the prediction where it is unknown), the prediction, or a class id."""
     if target == "label":
         return torch.where(labels >= 0, labels, preds)
@@ -148,4 +150,6 @@ def load_maps(path: str | os.PathLike[str]) -> MapSet:
                 meta=json.loads(str(z["meta"])),
             )
     except (OSError, ValueError, KeyError) as e:
-        raise CamkitError(f"--maps {path}: not a camkit map file ({e.__class__.__name__}); create it with camkit extract") from None
+        raise CamkitError(
+            f"--maps {path}: not a camkit map file ({e.__class__.__name__}); create it with camkit extract"
+        ) from None

@@ -29,13 +29,15 @@ MODEL_FIELDS = {
 }  # fmt: skip
 TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
-    "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "schedule": "schedule", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
 }  # fmt: skip
 
 
 def _apply(obj: Any, args: argparse.Namespace, mapping: dict[str, str]) -> Any:
     """A copy of dataclass ``obj`` with every argument the user gave (not None) applied."""
-    changes = {field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None}
+    changes = {
+        field: getattr(args, arg) for arg, field in mapping.items() if getattr(args, arg, None) is not None
+    }
     return dataclasses.replace(obj, **changes)
 
 
@@ -43,8 +45,14 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     from camkit.data.datasets import DATASETS
 
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=DATASETS, help="fashion (embedded benchmark, default), folder (ImageFolder tree) or lab (CIFAR-10 lab layout)")
-    g.add_argument("--data-root", help="fashion: folder of the IDX .gz files (default: Debian's); folder/lab: the tree")
+    g.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="fashion (embedded benchmark, default), folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+    )
+    g.add_argument(
+        "--data-root", help="fashion: folder of the IDX .gz files (default: Debian's); folder/lab: the tree"
+    )
     g.add_argument("--mask-root", help="folder: a tree of masks parallel to the images")
     g.add_argument("--image-size", type=int, help="model input side in pixels (default 64)")
     g.add_argument("--n-train", type=int, help="fashion: training canvases")
@@ -52,7 +60,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-test", type=int, help="fashion: test canvases")
     g.add_argument("--data-seed", type=int, help="fashion: generator seed")
     g.add_argument("--val-fraction", type=float, help="folder/lab: share of train held out for validation")
-    g.add_argument("--cache-dir", help="where generated benchmark splits are cached (default $CAMKIT_CACHE or ~/.cache/camkit)")
+    g.add_argument(
+        "--cache-dir",
+        help="where generated benchmark splits are cached (default $CAMKIT_CACHE or ~/.cache/camkit)",
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -62,7 +73,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", help=f"one of {', '.join(backbone_names())} (default resnet18)")
     g.add_argument("--layer", help="cut the backbone after this layer (default: layer2 for ResNets)")
     g.add_argument("--head", help="pooling head (default gap)")
-    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None, help="start from ImageNet weights")
+    g.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start from ImageNet weights",
+    )
     g.add_argument("--weights", help="a local backbone state-dict file (.pth or .safetensors)")
     g.add_argument("--freeze-backbone", action="store_true", default=None, help="train only the classifier")
     g.add_argument("--num-classes", type=int, help="classes (default: from the dataset)")
@@ -74,13 +90,26 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument(
+        "--schedule",
+        choices=("constant", "cosine", "onecycle"),
+        help="learning-rate schedule (default constant)",
+    )
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="NHWC memory format (default on)",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto, cpu or cuda[:N] (default auto)")
     g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     g.add_argument("--out", help="parent folder of run folders (default runs)")
     g.add_argument("--exp-id", help="run folder name (default cam)")
     g.add_argument("--resume", action="store_true", default=None, help="continue the run in OUT/EXP_ID")
-    g.add_argument("--no-test", dest="test", action="store_false", default=None, help="skip the final test evaluation")
+    g.add_argument(
+        "--no-test", dest="test", action="store_false", default=None, help="skip the final test evaluation"
+    )
 
 
 def run_config(args: argparse.Namespace) -> Any:
@@ -117,7 +146,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
     s = cross_validate(run_config(args), args.folds, _progress())
     for r in s["folds"]:
         print(f"fold {r['fold']}: best epoch {r['best_epoch']}, val accuracy {r['val_accuracy']:.4f}")
-    print(f"val accuracy {s['val_accuracy_mean']:.4f} ± {s['val_accuracy_std']:.4f} over {len(s['folds'])} folds")
+    print(
+        f"val accuracy {s['val_accuracy_mean']:.4f} ± {s['val_accuracy_std']:.4f} over {len(s['folds'])} folds"
+    )
     print(f"test (fold {s['test_fold']} checkpoint): top-1 {s['test']['accuracy']:.4f}")
     return 0
 
@@ -165,7 +196,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     for m in methods:
         ms = extract(model, ds, m, args.target, args.batch_size, device, _progress())
-        ms.meta = {"checkpoint": str(ckpt), "split": args.split, "class_names": meta["class_names"], "data": dataclasses.asdict(data)}
+        ms.meta = {
+            "checkpoint": str(ckpt),
+            "split": args.split,
+            "class_names": meta["class_names"],
+            "data": dataclasses.asdict(data),
+        }
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
         print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
@@ -177,7 +213,13 @@ def _maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
     from camkit.maps import load_maps
 
     ms = load_maps(args.maps)
-    base = DataConfig(**{k: v for k, v in ms.meta.get("data", {}).items() if k in {f.name for f in dataclasses.fields(DataConfig)}})
+    base = DataConfig(
+        **{
+            k: v
+            for k, v in ms.meta.get("data", {}).items()
+            if k in {f.name for f in dataclasses.fields(DataConfig)}
+        }
+    )
     data = _apply(base, args, DATA_FIELDS)
     split = args.split or str(ms.meta.get("split", "test"))
     return ms, build_split(data, split)
@@ -190,7 +232,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ms, ds = _maps_and_split(args)
     res = score_maps(ms, ds, threshold=args.threshold, step=args.step)
     print(f"{'method':<12} {'images':>6} {'threshold':>9} {'mIoU':>7} {'peak IoU':>9} {'peak t':>7}")
-    print(f"{ms.method:<12} {res['images']:>6} {res['threshold']:>9.2f} {res['miou']:>7.4f} {res['peak_iou']:>9.4f} {res['peak_threshold']:>7.2f}")
+    print(
+        f"{ms.method:<12} {res['images']:>6} {res['threshold']:>9.2f} {res['miou']:>7.4f} {res['peak_iou']:>9.4f} {res['peak_threshold']:>7.2f}"
+    )
     if args.out:
         write_json(args.out, res)
         print(f"wrote {args.out}")
@@ -214,7 +258,10 @@ def cmd_visualize(args: argparse.Namespace) -> int:
         t = float(score_maps(ms, ds)["peak_threshold"]) if has else 0.5  # type: ignore[arg-type]
     maps = normalized_maps(ms.maps[:n], tuple(images.shape[-2:]))
     names = ms.meta.get("class_names") or []
-    titles = [names[int(ms.targets[i])] if int(ms.targets[i]) < len(names) else str(int(ms.targets[i])) for i in range(n)]  # type: ignore[arg-type]
+    titles = [
+        names[int(ms.targets[i])] if int(ms.targets[i]) < len(names) else str(int(ms.targets[i]))
+        for i in range(n)
+    ]  # type: ignore[arg-type]
     files = write_visuals(args.out, images, maps, masks, ms.ids[:n], titles, t, args.alpha, args.cmap)
     print(f"wrote {len(files)} files under {args.out} (threshold {t:.2f})")
     return 0
@@ -224,17 +271,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from camkit.demo import run_demo
 
     m = run_demo(args.out, quick=args.quick, data_root=args.data_root, force=args.force, progress=_progress)
-    print(f"camkit demo ({'quick' if args.quick else 'full'}): {m['images']['train']} train / {m['images']['test']} test canvases, best epoch {m['best_epoch']}")
+    print(
+        f"camkit demo ({'quick' if args.quick else 'full'}): {m['images']['train']} train / {m['images']['test']} test canvases, best epoch {m['best_epoch']}"
+    )
     print(f"{'':<14} {'accuracy':>8} {'mIoU@t':>8} {'t':>5} {'peak IoU':>9} {'peak t':>7}")
-    print(f"{'CAM':<14} {m['accuracy']:>8.4f} {m['miou']:>8.4f} {m['threshold']:>5.2f} {m['peak_iou']:>9.4f} {m['peak_threshold']:>7.2f}")
+    print(
+        f"{'CAM':<14} {m['accuracy']:>8.4f} {m['miou']:>8.4f} {m['threshold']:>5.2f} {m['peak_iou']:>9.4f} {m['peak_threshold']:>7.2f}"
+    )
     for name, b in m["baselines"].items():
         print(f"{name:<14} {'':>8} {b['miou']:>8.4f} {'':>5} {b['peak_iou']:>9.4f} {'':>7}")
-    print(f"wall time {m['wall_time_s']:.1f} s; metrics in {Path(args.out) / 'metrics.json'}, overlays in {Path(args.out) / 'visuals'}")
+    print(
+        f"wall time {m['wall_time_s']:.1f} s; metrics in {Path(args.out) / 'metrics.json'}, overlays in {Path(args.out) / 'visuals'}"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="camkit", description="Class activation maps: train, extract, score, look.")
+    p = argparse.ArgumentParser(
+        prog="camkit", description="Class activation maps: train, extract, score, look."
+    )
     p.add_argument("--version", action="version", version=f"camkit {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -270,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     z = sub.add_parser("visualize", help="write heatmap overlays and binary masks")
     z.add_argument("--maps", required=True)
     z.add_argument("--split")
-    z.add_argument("--threshold", type=float, help="mask threshold (default: the sweep's peak, or 0.5 without masks)")
+    z.add_argument(
+        "--threshold", type=float, help="mask threshold (default: the sweep's peak, or 0.5 without masks)"
+    )
     z.add_argument("--num", type=int, default=10, help="images to draw")
     z.add_argument("--alpha", type=float, default=0.5)
     z.add_argument("--cmap", default="jet", help="a matplotlib colormap")

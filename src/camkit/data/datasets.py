@@ -25,7 +25,14 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from camkit.data import fashion
-from camkit.data.folders import Record, check_mask_sizes, read_image, read_mask, scan_image_folder, scan_lab_layout
+from camkit.data.folders import (
+    Record,
+    check_mask_sizes,
+    read_image,
+    read_mask,
+    scan_image_folder,
+    scan_lab_layout,
+)
 from camkit.errors import CamkitError
 
 log = logging.getLogger(__name__)
@@ -86,7 +93,13 @@ class ArrayDataset(Dataset):
         mask = self.masks[i] if self.masks is not None else torch.zeros(img.shape[1:], dtype=torch.uint8)
         if img.shape[-1] != self.image_size or img.shape[-2] != self.image_size:
             img, mask = _resize(img, mask, self.image_size)
-        return {"image": img, "label": self.labels[i], "mask": mask, "has_mask": self.masks is not None, "index": i}
+        return {
+            "image": img,
+            "label": self.labels[i],
+            "mask": mask,
+            "has_mask": self.masks is not None,
+            "index": i,
+        }
 
 
 class FileDataset(Dataset):
@@ -118,7 +131,13 @@ class FileDataset(Dataset):
         else:
             mask = torch.zeros(img.shape[1:], dtype=torch.uint8)
         img, mask = _resize(img, mask, self.image_size)
-        return {"image": img, "label": self.labels[i], "mask": mask, "has_mask": r.mask is not None, "index": i}
+        return {
+            "image": img,
+            "label": self.labels[i],
+            "mask": mask,
+            "has_mask": r.mask is not None,
+            "index": i,
+        }
 
 
 def _resize(img: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,11 +189,15 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         mroot = Path(cfg.mask_root) if cfg.mask_root else None
         if split in ("train", "val"):
             base = root / "train" if has_splits else root
-            records, _ = scan_image_folder(base, (mroot / "train" if has_splits and mroot and (mroot / "train").is_dir() else mroot))
+            records, _ = scan_image_folder(
+                base, (mroot / "train" if has_splits and mroot and (mroot / "train").is_dir() else mroot)
+            )
             records = _carve(records, cfg, split)
         elif split == "test":
             if not has_splits or not (root / "test").is_dir():
-                raise CamkitError(f"--data-root {root}: no test/ folder; lay the tree out as train/<class>, test/<class>")
+                raise CamkitError(
+                    f"--data-root {root}: no test/ folder; lay the tree out as train/<class>, test/<class>"
+                )
             mtest = mroot / "test" if mroot and (mroot / "test").is_dir() else mroot
             records, _ = scan_image_folder(root / "test", mtest)
         else:

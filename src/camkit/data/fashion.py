@@ -42,7 +42,7 @@ _FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-_VAL_ITEMS = 6000  # items held out of the official train set for the val split
+_VAL_ITEMS = 6000  # items held out of the official train set for the val split (at most a tenth)
 _GENERATOR_VERSION = 1  # bump when the generator's output changes
 SPLITS = ("train", "val", "test")
 
@@ -74,7 +74,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         with opener(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
-        raise CamkitError(f"{path}: Fashion-MNIST file not found; install dataset-fashion-mnist or pass --data-root") from None
+        raise CamkitError(
+            f"{path}: Fashion-MNIST file not found; install dataset-fashion-mnist or pass --data-root"
+        ) from None
     except (OSError, EOFError) as e:
         raise CamkitError(f"{path}: cannot read this IDX file ({e}); download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
@@ -91,12 +93,18 @@ def find_root(root: str | os.PathLike[str] | None) -> Path:
     """The folder holding the four IDX files; the Debian location when ``root`` is None."""
     path = Path(root) if root else Path(DEBIAN_ROOT)
     if not path.is_dir():
-        hint = "apt-get install dataset-fashion-mnist" if root is None else "pass the folder holding the IDX .gz files"
+        hint = (
+            "apt-get install dataset-fashion-mnist"
+            if root is None
+            else "pass the folder holding the IDX .gz files"
+        )
         raise CamkitError(f"--data-root {path}: Fashion-MNIST folder not found; {hint}")
     for imgs, labels in _FILES.values():
         for name in (imgs, labels):
             if not (path / name).is_file() and not (path / name[:-3]).is_file():
-                raise CamkitError(f"--data-root {path}: {name} is missing; put the four official Fashion-MNIST files there")
+                raise CamkitError(
+                    f"--data-root {path}: {name} is missing; put the four official Fashion-MNIST files there"
+                )
     return path
 
 
@@ -161,10 +169,11 @@ def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.nd
     if split not in SPLITS:
         raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
     x, y = _load_items(root, "test" if split == "test" else "train")
+    n_val_items = max(1, min(_VAL_ITEMS, len(x) // 10))
     if split == "train":
-        pool = np.arange(0, len(x) - _VAL_ITEMS)
+        pool = np.arange(0, len(x) - n_val_items)
     elif split == "val":
-        pool = np.arange(len(x) - _VAL_ITEMS, len(x))
+        pool = np.arange(len(x) - n_val_items, len(x))
     else:
         pool = np.arange(len(x))
     n = cfg.count(split)
@@ -193,8 +202,14 @@ def cache_dir() -> Path:
 
 
 def _cache_key(root: Path, split: str, cfg: CanvasConfig) -> str:
-    files = {n: (root / n).stat().st_size for n in sorted(os.listdir(root)) if "idx" in n}
-    blob = json.dumps({"v": _GENERATOR_VERSION, "split": split, "cfg": asdict(cfg), "files": files}, sort_keys=True)
+    files = {}
+    for n in sorted(os.listdir(root)):
+        if "idx" in n:
+            st = (root / n).stat()
+            files[n] = (st.st_size, st.st_mtime_ns)
+    blob = json.dumps(
+        {"v": _GENERATOR_VERSION, "split": split, "cfg": asdict(cfg), "files": files}, sort_keys=True
+    )
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

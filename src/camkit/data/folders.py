@@ -37,7 +37,11 @@ class Record:
 
     @property
     def image_id(self) -> str:
-        return self.path.stem if self.path.parent.name in ("", ".") else f"{self.path.parent.name}/{self.path.stem}"
+        return (
+            self.path.stem
+            if self.path.parent.name in ("", ".")
+            else f"{self.path.parent.name}/{self.path.stem}"
+        )
 
 
 def read_image(path: Path) -> Image.Image:
@@ -49,7 +53,9 @@ def read_image(path: Path) -> Image.Image:
     except FileNotFoundError:
         raise CamkitError(f"{path}: image not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it") from None
+        raise CamkitError(
+            f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it"
+        ) from None
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -64,7 +70,9 @@ def read_mask(path: Path) -> np.ndarray:
     except FileNotFoundError:
         raise CamkitError(f"{path}: mask not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(f"{path}: cannot read this mask ({e.__class__.__name__}); replace or remove it") from None
+        raise CamkitError(
+            f"{path}: cannot read this mask ({e.__class__.__name__}); replace or remove it"
+        ) from None
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -75,7 +83,9 @@ def image_size(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         raise CamkitError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it") from None
+        raise CamkitError(
+            f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it"
+        ) from None
 
 
 def check_mask_sizes(records: list[Record]) -> None:
@@ -103,7 +113,9 @@ def _require_dir(path: Path, option: str, what: str) -> None:
         raise CamkitError(f"{option} {path}: folder not found; pass the folder that holds {what}")
 
 
-def scan_image_folder(root: str | os.PathLike[str], mask_root: str | os.PathLike[str] | None = None) -> tuple[list[Record], list[str]]:
+def scan_image_folder(
+    root: str | os.PathLike[str], mask_root: str | os.PathLike[str] | None = None
+) -> tuple[list[Record], list[str]]:
     """List ``ROOT/<class>/<image>`` files; returns (records, class names)."""
     root = Path(root)
     _require_dir(root, "--data-root", "one sub-folder of images per class")
@@ -149,7 +161,9 @@ def read_list_file(list_file: Path, image_dir: Path, num_classes: int | None = N
         if not path.is_file():
             found = _find_with_ext(image_dir, Path(name).stem) if not Path(name).suffix else None
             if found is None:
-                raise CamkitError(f"{list_file}:{n}: image {path} does not exist; fix the list or add the image")
+                raise CamkitError(
+                    f"{list_file}:{n}: image {path} does not exist; fix the list or add the image"
+                )
             path = found
         records.append(Record(path, label))
     if not records:
@@ -170,7 +184,9 @@ def scan_lab_layout(root: str | os.PathLike[str], split: str, num_classes: int =
     _require_dir(seg, "--data-root", "test_seg/ (masks for test_seg_source/)")
     labels: dict[str, int] = {}
     if (root / "test_cls.txt").is_file():
-        labels = {r.path.stem: r.label for r in read_list_file(root / "test_cls.txt", root / "test", num_classes)}
+        labels = {
+            r.path.stem: r.label for r in read_list_file(root / "test_cls.txt", root / "test", num_classes)
+        }
     records = []
     for p in sorted(src.iterdir()):
         if p.suffix.lower() in IMAGE_EXTS:

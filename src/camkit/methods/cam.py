@@ -33,7 +33,9 @@ def class_activation_map(
     return torch.einsum("bchw,bc->bhw", features, w.to(features.dtype))
 
 
-def all_class_maps(features: torch.Tensor, weight: torch.Tensor, softmax_weights: bool = False) -> torch.Tensor:
+def all_class_maps(
+    features: torch.Tensor, weight: torch.Tensor, softmax_weights: bool = False
+) -> torch.Tensor:
     """CAMs of every class: (B, C, h, w), (K, C) -> (B, K, h, w)."""
     w = torch.softmax(weight, dim=1) if softmax_weights else weight
     return torch.einsum("bchw,kc->bkhw", features, w.to(features.dtype))

@@ -37,16 +37,18 @@ def sweep_counts(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor)
 
     maps: (B, H, W) float scores; gt: (B, H, W) bool; thresholds: (T,) ascending.
     Returns (inter, pred, gt_area), each (B, T) int64, where pred[b, t] counts pixels with
-    ``map >= thresholds[t]`` and inter[b, t] those of them inside the ground truth.
+    ``map >= thresholds[t]`` (compared in the maps' dtype) and inter[b, t] those of them
+    inside the ground truth.
     """
     _check(maps, gt)
     if torch.isnan(maps).any():
         raise CamkitError("the maps contain NaN; check the model's outputs")
     b, t = maps.shape[0], thresholds.numel()
-    thr = thresholds.to(device=maps.device, dtype=torch.float64)
+    # compare in the maps' own dtype, exactly as ``maps >= t`` would
+    thr = thresholds.to(device=maps.device, dtype=maps.dtype)
     if t > 1 and not bool((thr[1:] > thr[:-1]).all()):
         raise CamkitError("thresholds must be strictly increasing")
-    flat = maps.flatten(1).to(torch.float64)
+    flat = maps.flatten(1)
     # bin k holds values v with thr[k] <= v < thr[k+1]; bin -1 (below every threshold) is dropped
     bins = torch.bucketize(flat, thr, right=True) - 1  # (B, HW) in [-1, T-1]
     keep = bins >= 0

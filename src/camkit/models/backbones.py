@@ -54,7 +54,9 @@ def _load_state_file(model: nn.Module, weights_file: str, name: str) -> None:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any decoding failure is the user's file
-        raise CamkitError(f"--weights {weights_file}: cannot read it as a state dict ({e.__class__.__name__})") from e
+        raise CamkitError(
+            f"--weights {weights_file}: cannot read it as a state dict ({e.__class__.__name__})"
+        ) from e
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -110,7 +112,7 @@ def _vgg16(pretrained: bool, weights_file: str | None) -> OrderedDict[str, nn.Mo
         names.append(f"pool{b}")
     layers = list(m.features.children())
     assert len(layers) == len(names)
-    return OrderedDict(zip(names, layers))
+    return OrderedDict(zip(names, layers, strict=True))
 
 
 class _LiteBlock(nn.Module):
@@ -196,7 +198,9 @@ def build_backbone(
     target = dict(spec.aliases).get(layer, layer)
     if target not in layers:
         valid = list(layers) + [a for a, _ in spec.aliases]
-        raise CamkitError(f"--layer {layer}: not a layer of {name}; valid layers: {close_matches(layer, valid)}")
+        raise CamkitError(
+            f"--layer {layer}: not a layer of {name}; valid layers: {close_matches(layer, valid)}"
+        )
     kept: OrderedDict[str, nn.Module] = OrderedDict()
     for k, mod in layers.items():
         kept[k] = mod

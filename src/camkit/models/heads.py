@@ -30,4 +30,6 @@ def build_head(name: str) -> nn.Module:
     try:
         return HEADS[name]()
     except KeyError:
-        raise CamkitError(f"--head {name}: unknown pooling head; choose one of {', '.join(sorted(HEADS))}") from None
+        raise CamkitError(
+            f"--head {name}: unknown pooling head; choose one of {', '.join(sorted(HEADS))}"
+        ) from None

@@ -25,7 +25,9 @@ from camkit.models.camnet import CAMNet, ModelConfig
 META_KEY = "camkit"
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: CAMNet, class_names: list[str], **extra: Any) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str], model: CAMNet, class_names: list[str], **extra: Any
+) -> None:
     """Write ``model``'s weights and metadata to ``path`` (a .safetensors file), atomically."""
     meta = {
         "camkit_version": camkit.__version__,
@@ -47,7 +49,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
-        raise CamkitError(f"--checkpoint {path}: not a safetensors checkpoint ({e}); pass a best.safetensors") from None
+        raise CamkitError(
+            f"--checkpoint {path}: not a safetensors checkpoint ({e}); pass a best.safetensors"
+        ) from None
     if META_KEY not in meta:
         raise CamkitError(f"--checkpoint {path}: has no camkit metadata; it was not written by camkit")
     return json.loads(meta[META_KEY])
@@ -62,7 +66,11 @@ def _config_from_meta(meta: dict[str, Any]) -> ModelConfig:
 
 
 def describe_mismatch(found: dict[str, object], expected: dict[str, object]) -> str:
-    return "; ".join(f"{k} is {found.get(k)!r}, expected {expected.get(k)!r}" for k in expected if found.get(k) != expected.get(k))
+    return "; ".join(
+        f"{k} is {found.get(k)!r}, expected {expected.get(k)!r}"
+        for k in expected
+        if found.get(k) != expected.get(k)
+    )
 
 
 def load_checkpoint(
@@ -85,8 +93,14 @@ def load_checkpoint(
     bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     missing = [k for k in own if k not in state]
     if bad or missing:
-        what = f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}" if bad else f"{missing[0]} is missing"
-        raise CamkitError(f"--checkpoint {path}: weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})")
+        what = (
+            f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}"
+            if bad
+            else f"{missing[0]} is missing"
+        )
+        raise CamkitError(
+            f"--checkpoint {path}: weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})"
+        )
     model.load_state_dict(state, strict=False)
     return model.to(device), meta
 
@@ -98,7 +112,9 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise CamkitError(f"{path}: no resume state; train without --resume first") from None
     except Exception as e:  # noqa: BLE001 - corrupted or foreign files fail in many ways
-        raise CamkitError(f"{path}: cannot read the resume state ({e.__class__.__name__}); delete it to start over") from None
+        raise CamkitError(
+            f"{path}: cannot read the resume state ({e.__class__.__name__}); delete it to start over"
+        ) from None
 
 
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = N
         if not run_dir.is_dir():
             raise CamkitError(f"--resume: {run_dir} not found; start the cross-validation without --resume")
     elif run_dir.exists() and any(run_dir.iterdir()):
-        raise CamkitError(f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id")
+        raise CamkitError(
+            f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     names = class_names(cfg.data)
     cfg.model.num_classes = len(names)
@@ -60,9 +62,22 @@ def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = N
         torch.manual_seed(cfg.train.seed)
         model = CAMNet(cfg.model)
         log.info("fold %d/%d: %d train, %d val", i + 1, folds, len(tr), len(va))
-        fold_cfg = dataclasses.replace(cfg.train, resume=cfg.train.resume and (fold_dir / "last.pt").is_file())
-        res = fit(model, Subset(full, tr.tolist()), Subset(full, va.tolist()), fold_cfg, fold_dir, names, progress, {"fold": i + 1})
-        results.append({"fold": i + 1, "best_epoch": res.best_epoch, **{f"val_{k}": v for k, v in res.best_val.items()}})
+        fold_cfg = dataclasses.replace(
+            cfg.train, resume=cfg.train.resume and (fold_dir / "last.pt").is_file()
+        )
+        res = fit(
+            model,
+            Subset(full, tr.tolist()),
+            Subset(full, va.tolist()),
+            fold_cfg,
+            fold_dir,
+            names,
+            progress,
+            {"fold": i + 1},
+        )
+        results.append(
+            {"fold": i + 1, "best_epoch": res.best_epoch, **{f"val_{k}": v for k, v in res.best_val.items()}}
+        )
     accs = [r["val_accuracy"] for r in results]
     best = max(results, key=lambda r: r["val_accuracy"])
     device = resolve_device(cfg.train.device)

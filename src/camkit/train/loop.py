@@ -47,14 +47,32 @@ class FitResult:
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) -> DataLoader:
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if shuffle else None
     return DataLoader(
-        ds, batch_size=cfg.batch_size, shuffle=shuffle, generator=gen, num_workers=cfg.workers, drop_last=False
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=cfg.workers,
+        drop_last=False,
     )
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
+    """The per-batch learning-rate schedule named by ``cfg.schedule`` (None for constant)."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.25
+        )
+    return None
 
 
 def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         bad = int(labels.max()) if int(labels.max()) >= num_classes else int(labels.min())
-        raise CamkitError(f"label {bad} is out of range for --num-classes {num_classes}; fix the labels or the class count")
+        raise CamkitError(
+            f"label {bad} is out of range for --num-classes {num_classes}; fix the labels or the class count"
+        )
 
 
 @torch.no_grad()
@@ -104,14 +122,20 @@ def fit(
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise CamkitError("the train or val split is empty; give the dataset more images")
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * math.ceil(len(train_ds) / cfg.batch_size)
+    sched = make_scheduler(opt, cfg, steps)
     start, best, best_epoch, history = 1, None, 0, []
     state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
     if cfg.resume:
         st = load_state(state_path)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
+        if sched is not None and st.get("scheduler"):
+            sched.load_state_dict(st["scheduler"])
         start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], list(st["history"])
         torch.set_rng_state(st["rng"])
         log.info("resuming %s at epoch %d", run_dir, start)
@@ -122,32 +146,55 @@ def fit(
         tot, n, correct = 0.0, 0, 0
         for batch in loader:
             x, y = batch["image"].to(device), batch["label"].to(device)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             _check_labels(y, model.config.num_classes)
             out = model(x)
             loss = F.cross_entropy(out.logits, y)
             lv = loss.item()
             if not math.isfinite(lv):
-                raise CamkitError(f"the loss became {lv} at epoch {epoch}; lower --lr or check the inputs for NaN")
+                raise CamkitError(
+                    f"the loss became {lv} at epoch {epoch}; lower --lr or check the inputs for NaN"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             tot += lv * y.numel()
             n += y.numel()
             correct += int((out.logits.argmax(1) == y).sum())
             progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
         progress.close()
         val = evaluate_classifier(model, val_ds, cfg, device)
-        rec = {"epoch": epoch, "train_loss": tot / n, "train_accuracy": correct / n, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+        rec = {
+            "epoch": epoch,
+            "train_loss": tot / n,
+            "train_accuracy": correct / n,
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+        }
         history.append(rec)
         improved = _better(val, best)
         if improved:
             best, best_epoch = val, epoch
-            save_checkpoint(run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {}))
-        log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s", epoch, rec["train_loss"], rec["train_accuracy"], val["loss"], val["accuracy"], " (best)" if improved else "")
+            save_checkpoint(
+                run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {})
+            )
+        log.info(
+            "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s",
+            epoch,
+            rec["train_loss"],
+            rec["train_accuracy"],
+            val["loss"],
+            val["accuracy"],
+            " (best)" if improved else "",
+        )
         with atomic_path(metrics_path) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
         save_state(state_path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "best": best,
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            "scheduler": sched.state_dict() if sched is not None else None, "best": best,
             "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(),
         })  # fmt: skip
     assert best is not None
@@ -161,11 +208,15 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
         if not (run_dir / "last.pt").is_file():
             raise CamkitError(f"--resume: {run_dir}/last.pt not found; start the run without --resume")
     elif (run_dir / "best.safetensors").exists() or (run_dir / "last.pt").exists():
-        raise CamkitError(f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id")
+        raise CamkitError(
+            f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id"
+        )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CamkitError(f"--out {cfg.train.out}: cannot create {run_dir} ({e.strerror}); choose a writable folder") from None
+        raise CamkitError(
+            f"--out {cfg.train.out}: cannot create {run_dir} ({e.strerror}); choose a writable folder"
+        ) from None
     return run_dir
 
 
@@ -182,10 +233,16 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     torch.manual_seed(cfg.train.seed)
     model = CAMNet(cfg.model)
     result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress)
-    summary: dict[str, Any] = {"best_epoch": result.best_epoch, "val": result.best_val, "run_dir": str(run_dir)}
+    summary: dict[str, Any] = {
+        "best_epoch": result.best_epoch,
+        "val": result.best_val,
+        "run_dir": str(run_dir),
+    }
     if cfg.train.test:
         device = resolve_device(cfg.train.device)
         best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
-        summary["test"] = evaluate_classifier(best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5))
+        summary["test"] = evaluate_classifier(
+            best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5)
+        )
     write_json(run_dir / "summary.json", summary)
     return summary

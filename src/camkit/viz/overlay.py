@@ -74,7 +74,11 @@ def comparison_grid(
     fig, axes = plt.subplots(n, cols, figsize=(cols * tile, n * tile), squeeze=False)
     heads = ["image", "CAM overlay", f"mask (t={threshold:.2f})", "ground truth"][:cols]
     for i in range(n):
-        panels = [to_uint8_image(images[i]), overlay(images[i], maps[i], alpha, cmap), mask_image(maps[i] >= threshold)]
+        panels = [
+            to_uint8_image(images[i]),
+            overlay(images[i], maps[i], alpha, cmap),
+            mask_image(maps[i] >= threshold),
+        ]
         if gt is not None:
             panels.append(mask_image(gt[i]))
         for j, p in enumerate(panels):

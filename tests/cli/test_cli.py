@@ -1,0 +1,118 @@
+"""The command line, run as a user would run it (a subprocess of the installed console script)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CAMKIT = [sys.executable, "-m", "camkit.cli.main"]
+
+
+def run(*args: str, env_cache: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if env_cache:
+        env["CAMKIT_CACHE"] = env_cache
+    return subprocess.run([*CAMKIT, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    err = [ln for ln in p.stderr.strip().splitlines() if not ln.startswith(("INFO", "WARNING"))]
+    assert len(err) == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory, real_fmnist: Path) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    p = run("demo", "--quick", "--out", str(out), env_cache=os.environ.get("CAMKIT_CACHE"))
+    assert p.returncode == 0, p.stderr
+    assert "CAM" in p.stdout and "whole_image" in p.stdout and "centre_box" in p.stdout
+    return out
+
+
+def test_demo_quick_writes_metrics_and_overlays(quick_demo: Path) -> None:
+    m = json.loads((quick_demo / "metrics.json").read_text())
+    for key in ("accuracy", "miou", "peak_iou", "peak_threshold", "baselines"):
+        assert key in m
+    assert set(m["baselines"]) == {"whole_image", "centre_box"}
+    assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["miou"] <= m["peak_iou"] <= 1.0
+    assert 0.0 <= m["peak_threshold"] <= 1.0
+    # the whole-image baseline is object area / canvas area: small objects, small IoU
+    assert 0.02 < m["baselines"]["whole_image"]["miou"] < 0.4
+    assert (quick_demo / "visuals" / "grid.png").stat().st_size > 1000
+    assert len(list((quick_demo / "visuals" / "overlays").glob("*.png"))) == 8
+    assert (quick_demo / "run" / "best.safetensors").is_file()
+    # a second demo into the same folder refuses, and keeps what is there
+    before = (quick_demo / "run" / "best.safetensors").read_bytes()
+    assert_one_line_error(run("demo", "--quick", "--out", str(quick_demo)), "--out", "--force")
+    assert (quick_demo / "run" / "best.safetensors").read_bytes() == before
+
+
+def test_extract_evaluate_visualize_round_trip(quick_demo: Path, tmp_path: Path) -> None:
+    run_dir = quick_demo / "run"
+    maps = tmp_path / "maps.npz"
+    p = run(
+        "extract", "--run", str(run_dir), "--split", "test", "--method", "cam,softmax-cam", "--out", str(maps)
+    )
+    assert p.returncode == 0, p.stderr
+    cam, soft = tmp_path / "maps_cam.npz", tmp_path / "maps_softmax-cam.npz"
+    z = np.load(cam)
+    assert z["maps"].shape[1:] == (8, 8) and len(z["image_id"]) == len(z["targets"]) == len(z["scores"])
+    assert not np.allclose(z["maps"], np.load(soft)["maps"])
+    p = run("evaluate", "--maps", str(cam), "--out", str(tmp_path / "ev.json"))
+    assert p.returncode == 0, p.stderr
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    # the demo scored the same maps; its peak must match
+    demo = json.loads((quick_demo / "metrics.json").read_text())
+    assert ev["peak_iou"] == pytest.approx(demo["peak_iou"], abs=1e-6)
+    p = run(
+        "visualize", "--maps", str(cam), "--out", str(tmp_path / "vis"), "--num", "4", "--threshold", "0.5"
+    )
+    assert p.returncode == 0, p.stderr
+    assert len(list((tmp_path / "vis" / "overlays").glob("*.png"))) == 4
+    assert len(list((tmp_path / "vis" / "masks").glob("*.png"))) == 4
+
+
+def test_failed_extract_keeps_existing_output(quick_demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "maps.npz"
+    out.write_bytes(b"precious")
+    assert_one_line_error(
+        run("extract", "--run", str(quick_demo / "run"), "--method", "nope", "--out", str(out)),
+        "--method nope",
+    )
+    assert out.read_bytes() == b"precious"
+
+
+def test_bad_input_gives_one_line_errors(tmp_path: Path, image_tree) -> None:
+    assert_one_line_error(
+        run("train", "--dataset", "folder", "--data-root", str(tmp_path / "nope")),
+        str(tmp_path / "nope"),
+        "not found",
+    )
+    assert_one_line_error(run("train", "--backbone", "resnet19"), "--backbone resnet19", "resnet18")
+    assert_one_line_error(run("train", "--layer", "layer9"), "--layer layer9", "layer2")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    assert_one_line_error(
+        run("extract", "--checkpoint", str(tmp_path / "junk.safetensors"), "--out", str(tmp_path / "m.npz")),
+        "junk.safetensors",
+    )
+    assert_one_line_error(run("evaluate", "--maps", str(tmp_path / "none.npz")), "--maps", "camkit extract")
+    assert_one_line_error(run("train", "--data-root", str(tmp_path)), "train-images-idx3-ubyte.gz is missing")
+
+
+def test_help_lists_commands() -> None:
+    p = run("--help")
+    assert p.returncode == 0
+    for c in ("train", "cv", "extract", "evaluate", "visualize", "demo"):
+        assert c in p.stdout
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "camkit"]
+    assert ep.value == "camkit.cli.main:main"

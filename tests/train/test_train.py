@@ -1,0 +1,143 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from tests.conftest import _shapes, write_idx
+
+from camkit.data import DataConfig
+from camkit.errors import CamkitError
+from camkit.models import CAMNet, ModelConfig
+from camkit.train import (
+    RunConfig,
+    TrainConfig,
+    cross_validate,
+    kfold_indices,
+    load_checkpoint,
+    save_checkpoint,
+    train_run,
+)
+from camkit.train import loop as loop_mod
+
+
+def tiny_cfg(root: Path, out: Path, **train: object) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(root=str(root), image_size=32, n_train=96, n_val=32, n_test=32, clutter=2),
+        model=ModelConfig(backbone="resnet18", layer="layer1"),
+        train=TrainConfig(
+            **{"epochs": 2, "lr": 3e-3, "batch_size": 32, "out": str(out), "exp_id": "t", **train}
+        ),
+    )
+
+
+def test_selection_never_reads_the_test_split(
+    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test split is built only after the best checkpoint is final."""
+    events: list[str] = []
+    real_build, real_save = loop_mod.build_split, loop_mod.save_checkpoint
+    monkeypatch.setattr(
+        loop_mod,
+        "build_split",
+        lambda cfg, split: (events.append(f"build:{split}"), real_build(cfg, split))[1],
+    )
+    monkeypatch.setattr(
+        loop_mod, "save_checkpoint", lambda *a, **k: (events.append("save-best"), real_save(*a, **k))[1]
+    )
+    s = train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=3))
+    assert events.count("build:test") == 1
+    assert events.index("build:test") > max(i for i, e in enumerate(events) if e == "save-best")
+    assert "test" in s and 1 <= s["best_epoch"] <= 3
+
+
+def test_selection_is_independent_of_test_content(fake_fmnist: Path, tmp_path: Path) -> None:
+    """Same train/val, a completely different test set: the same checkpoint is chosen, bit for bit."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (other / name).write_bytes((fake_fmnist / name).read_bytes())
+    x, y = _shapes(200, np.random.default_rng(5))
+    write_idx(other / "t10k-images-idx3-ubyte.gz", 255 - x)
+    write_idx(other / "t10k-labels-idx1-ubyte.gz", (y + 3) % 10)
+    a = train_run(tiny_cfg(fake_fmnist, tmp_path / "a"))
+    b = train_run(tiny_cfg(other, tmp_path / "b"))
+    assert a["best_epoch"] == b["best_epoch"] and a["val"] == b["val"]
+    sa, sb = load_file(tmp_path / "a/t/best.safetensors"), load_file(tmp_path / "b/t/best.safetensors")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a["test"] != b["test"]
+
+
+def test_resume_matches_an_uninterrupted_run(fake_fmnist: Path, tmp_path: Path) -> None:
+    full = train_run(tiny_cfg(fake_fmnist, tmp_path / "full", epochs=3, schedule="cosine"))
+    # a run killed after epoch 1 of 3: simulate by stopping a 3-epoch run's loop early
+    cfg = tiny_cfg(fake_fmnist, tmp_path / "cut", epochs=3, schedule="cosine")
+    stop_after_first_epoch(cfg)
+    resumed = train_run(tiny_cfg(fake_fmnist, tmp_path / "cut", epochs=3, schedule="cosine", resume=True))
+    assert resumed["best_epoch"] == full["best_epoch"]
+    sa, sb = load_file(tmp_path / "full/t/best.safetensors"), load_file(tmp_path / "cut/t/best.safetensors")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def stop_after_first_epoch(cfg: RunConfig) -> None:
+    """Run ``cfg`` but raise (like a kill) right after epoch 1's resume state is saved."""
+    real = loop_mod.save_state
+
+    def save_then_die(path, state):
+        real(path, state)
+        raise KeyboardInterrupt
+
+    loop_mod.save_state = save_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_run(cfg)
+    finally:
+        loop_mod.save_state = real
+
+
+def test_existing_run_is_never_overwritten(fake_fmnist: Path, tmp_path: Path) -> None:
+    train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
+    before = (tmp_path / "t/best.safetensors").read_bytes()
+    with pytest.raises(CamkitError, match="--exp-id t: .* already holds a run; pass --resume"):
+        train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
+    assert (tmp_path / "t/best.safetensors").read_bytes() == before
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = CAMNet(ModelConfig(layer="layer1", num_classes=4)).eval()
+    save_checkpoint(tmp_path / "m.safetensors", model, ["a", "b", "c", "d"], epoch=3)
+    again, meta = load_checkpoint(tmp_path / "m.safetensors")
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(again.eval()(x).logits, model(x).logits)
+    assert meta["class_names"] == ["a", "b", "c", "d"] and meta["epoch"] == 3 and "camkit_version" in meta
+    with pytest.raises(CamkitError, match=r"built for another model: num_classes is 4, expected 10"):
+        load_checkpoint(tmp_path / "m.safetensors", ModelConfig(layer="layer1", num_classes=10))
+    with pytest.raises(CamkitError, match=r"layer is 'layer1', expected 'layer2'"):
+        load_checkpoint(tmp_path / "m.safetensors", ModelConfig(num_classes=4))
+    (tmp_path / "junk.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CamkitError, match="not a safetensors checkpoint"):
+        load_checkpoint(tmp_path / "junk.safetensors")
+
+
+def test_kfold_partitions_the_training_split() -> None:
+    folds = kfold_indices(23, 5, seed=0)
+    vals = [set(v.tolist()) for _, v in folds]
+    assert sorted(len(v) for v in vals) == [4, 4, 5, 5, 5]
+    assert set().union(*vals) == set(range(23))
+    for tr, va in folds:
+        assert not set(tr.tolist()) & set(va.tolist()) and len(tr) + len(va) == 23
+    with pytest.raises(CamkitError, match="--folds 1"):
+        kfold_indices(10, 1, 0)
+
+
+def test_cross_validation_reports_folds_and_tests_once(fake_fmnist: Path, tmp_path: Path) -> None:
+    s = cross_validate(tiny_cfg(fake_fmnist, tmp_path, epochs=1), folds=3)
+    accs = [f["val_accuracy"] for f in s["folds"]]
+    assert len(accs) == 3
+    assert s["val_accuracy_mean"] == pytest.approx(sum(accs) / 3)
+    assert s["val_accuracy_std"] == pytest.approx(torch.tensor(accs).std(unbiased=False).item())
+    assert (tmp_path / "t/cv.json").is_file() and all(
+        (tmp_path / f"t/fold{i}/best.safetensors").is_file() for i in (1, 2, 3)
+    )
+    assert 0.0 <= s["test"]["accuracy"] <= 1.0
