@@ -43,7 +43,7 @@ def demo_config(out: Path, quick: bool, data_root: str | None = None, seed: int 
             epochs=2, lr=3e-3, batch_size=128, schedule="onecycle", seed=seed, out=str(out), exp_id="run"
         )
     else:
-        data = DataConfig(root=data_root, image_size=64, n_train=12000, n_val=1000, n_test=1000, seed=seed)
+        data = DataConfig(root=data_root, image_size=64, n_train=9000, n_val=1000, n_test=1000, seed=seed)
         train = TrainConfig(
             epochs=7, lr=3e-3, batch_size=128, schedule="onecycle", seed=seed, out=str(out), exp_id="run"
         )

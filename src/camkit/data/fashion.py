@@ -55,8 +55,8 @@ class CanvasConfig:
     n_train: int = 8000
     n_val: int = 1000
     n_test: int = 1000
-    min_scale: float = 0.35
-    max_scale: float = 0.75
+    min_scale: float = 0.45
+    max_scale: float = 0.8
     clutter: int = 8
     clutter_size: int = 9
     noise: float = 0.08

@@ -1,0 +1,67 @@
+"""Map methods: one module each, registered by name.
+
+>>> from camkit.methods import get_method
+>>> with get_method("grad-cam")(model, "layer4") as m:
+...     result = m(images, targets="pred")
+"""
+
+from camkit.methods import (  # noqa: F401  (importing registers each method)
+    ablationcam,
+    cam,
+    eigencam,
+    gradcam,
+    gradcampp,
+    hirescam,
+    layercam,
+    nwc_cam,
+    scorecam,
+    softmax_cam,
+    xgradcam,
+)
+from camkit.methods.ablationcam import AblationCAM
+from camkit.methods.base import CAMMethod, CAMResult, expand_targets, resolve_layers
+from camkit.methods.cam import CAM, all_class_maps, class_activation_map
+from camkit.methods.eigencam import EigenCAM
+from camkit.methods.gradcam import GradCAM
+from camkit.methods.gradcampp import GradCAMPlusPlus
+from camkit.methods.hirescam import HiResCAM
+from camkit.methods.layercam import LayerCAM
+from camkit.methods.nwc_cam import NWCCAM
+from camkit.methods.registry import METHODS, register
+from camkit.methods.scorecam import ScoreCAM
+from camkit.methods.softmax_cam import SoftmaxCAM
+from camkit.methods.xgradcam import XGradCAM
+
+
+def get_method(name: str) -> type[CAMMethod]:
+    """The method class registered as ``name`` (one-line error with close names otherwise)."""
+    return METHODS.get(name)  # type: ignore[return-value]
+
+
+def method_names() -> list[str]:
+    return METHODS.names()
+
+
+__all__ = [
+    "CAM",
+    "METHODS",
+    "NWCCAM",
+    "AblationCAM",
+    "CAMMethod",
+    "CAMResult",
+    "EigenCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "HiResCAM",
+    "LayerCAM",
+    "ScoreCAM",
+    "SoftmaxCAM",
+    "XGradCAM",
+    "all_class_maps",
+    "class_activation_map",
+    "expand_targets",
+    "get_method",
+    "method_names",
+    "register",
+    "resolve_layers",
+]

@@ -16,7 +16,14 @@ weights over the channels:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
+
+from camkit.errors import CamkitError
+from camkit.methods.base import CAMMethod, LayerSpec, find_classifier, weighted_sum
+from camkit.methods.registry import register
 
 
 def class_activation_map(
@@ -39,3 +46,34 @@ def all_class_maps(
     """CAMs of every class: (B, C, h, w), (K, C) -> (B, K, h, w)."""
     w = torch.softmax(weight, dim=1) if softmax_weights else weight
     return torch.einsum("bchw,kc->bkhw", features, w.to(features.dtype))
+
+
+@register("cam")
+class CAM(CAMMethod):
+    """CAM (Zhou et al., CVPR 2016): M_c = sum_k w_{c,k} A_k, with w the linear classifier
+    after global average pooling of the target layer (bias left out).
+
+    Needs a GAP-linear head on the target layer: ``classifier`` names it; by default CAMNet's
+    ``classifier``, else the last ``nn.Linear`` whose input size equals the layer's channels.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: LayerSpec = None,
+        classifier: str | nn.Module | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(model, target_layers, **kw)
+        if len(self.layers) != 1:
+            raise CamkitError(f"--method {self.name}: takes one target layer, got {len(self.layers)}")
+        self.classifier = classifier
+
+    def class_weights(self, weight: torch.Tensor) -> torch.Tensor:
+        """(K, C) classifier weights -> the (K, C) weights used for the maps."""
+        return weight
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        fc = find_classifier(self.model, acts[0].shape[1], self.classifier)
+        w = self.class_weights(fc.weight)[target]
+        return [weighted_sum(acts[0][sample], w)]

@@ -1,0 +1,58 @@
+"""Ablation-CAM (Desai & Ramaswamy, WACV 2020): a channel's weight is the relative drop of
+the class score when that channel is zeroed at the target layer,
+
+    w_k = ( y_c - y_c^{A_k = 0} ) / y_c;      M_c = ReLU( sum_k w_k A_k )
+
+Each (sample, target) pair needs C forwards with one channel ablated; they run in batches of
+``batch_size`` through a forward hook that edits the target layer's output.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from camkit.errors import CamkitError
+from camkit.methods.base import CAMMethod, weighted_sum
+from camkit.methods.registry import register
+
+
+@register("ablation-cam")
+class AblationCAM(CAMMethod):
+    @torch.no_grad()
+    def channel_scores(self, x: torch.Tensor, layer: int, channels: int, target: int) -> torch.Tensor:
+        """(3, H, W) input -> (C,) target logits with each channel of ``layer`` zeroed in turn."""
+        scores = []
+        for start in range(0, channels, self.batch_size):
+            idx = torch.arange(start, min(start + self.batch_size, channels), device=x.device)
+
+            def ablate(i: int, t: torch.Tensor, idx: torch.Tensor = idx) -> torch.Tensor:
+                if i != layer:
+                    return t
+                keep = torch.ones_like(t)
+                keep[torch.arange(len(idx), device=t.device), idx] = 0
+                return t * keep
+
+            self._edit = ablate
+            try:
+                scores.append(self.forward(x[None].expand(len(idx), *x.shape))[:, target])
+            finally:
+                self._edit = None
+        return torch.cat(scores)
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        out = []
+        for li, a in enumerate(acts):
+            base = logits.detach()[sample, target]
+            if bool((base == 0).any()):
+                raise CamkitError(
+                    "ablation-cam: a target score is exactly 0, so the relative drop is undefined"
+                )
+            drops = torch.stack(
+                [
+                    self.channel_scores(x[i], li, a.shape[1], int(c))
+                    for i, c in zip(sample.tolist(), target.tolist(), strict=True)
+                ]
+            )
+            w = (base[:, None] - drops) / base[:, None]
+            out.append(torch.relu(weighted_sum(a[sample], w)))
+        return out

@@ -1,0 +1,329 @@
+"""The base of every map method: hooks as a context manager, targets, and the shared math.
+
+A method is built on any ``torch.nn.Module`` classifier and one or more target layers named
+as in ``model.named_modules()``. Calling it runs the model once with forward hooks on those
+layers, resolves the targets, and asks the subclass for one raw map per (sample, target)
+pair at each layer's resolution. The base then upsamples (and, for several layers, fuses)
+the maps to the input size.
+
+The base never changes the model's train/eval mode or any ``requires_grad`` flag, and its
+hooks are removed on exit, also when the body raises. Use it as
+``with GradCAM(model, "layer4") as m: result = m(x)``; a bare call ``GradCAM(model, "layer4")(x)``
+installs and removes the hooks around that single call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from camkit.errors import CamkitError, close_matches
+from camkit.ops import minmax, upsample
+
+Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
+LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
+
+
+@dataclass
+class CAMResult:
+    """Maps for N (sample, target) pairs of a batch of B inputs.
+
+    ``maps``: (N, H, W) at input resolution, on the input's device (one layer: the raw map
+    upsampled bilinearly; several layers: the weighted sum of per-layer min-max normalized,
+    upsampled maps). ``low``: per target layer, the raw (N, h, w) maps at feature resolution.
+    ``sample`` (N,) indexes the input batch, ``target`` (N,) is the class, ``score`` (N,) its
+    softmax probability; ``logits`` is (B, K).
+    """
+
+    maps: torch.Tensor
+    low: list[torch.Tensor]
+    sample: torch.Tensor
+    target: torch.Tensor
+    score: torch.Tensor
+    logits: torch.Tensor
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The logits of a model output: a tensor, a ``.logits`` attribute, or the first element."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, dict) and "logits" in output:
+        return output["logits"]
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise CamkitError(
+        f"cannot find logits in the model output ({type(output).__name__}); return a (B, K) tensor"
+    )
+
+
+def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Module]]:
+    """(name, module) for each target layer; a one-line error listing close names otherwise."""
+    named = dict(model.named_modules())
+    if layers is None:
+        if "backbone" in named and hasattr(model, "forward_features"):
+            return [("backbone", named["backbone"])]
+        convs = [n for n, m in named.items() if isinstance(m, nn.Conv2d)]
+        raise CamkitError(
+            f"--layer is required for this model; e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}"
+        )
+    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+    if not items:
+        raise CamkitError("--layer: no target layer given")
+    out = []
+    by_module = {id(m): n for n, m in named.items()}
+    for it in items:
+        if isinstance(it, nn.Module):
+            if id(it) not in by_module:
+                raise CamkitError("--layer: the module passed is not part of the model")
+            out.append((by_module[id(it)], it))
+        elif it in named and it != "":
+            out.append((it, named[it]))
+        else:
+            raise CamkitError(
+                f"--layer {it}: not a layer of the model; close matches: {close_matches(it, [n for n in named if n])}"
+            )
+    return out
+
+
+def expand_targets(targets: Targets, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn a target spec into (sample, class) pairs, each (N,) int64 on ``logits``' device.
+
+    Accepted: None or "pred" (the top class); "topK" (e.g. "top3": the K best classes, best
+    first); an int (that class for every sample); a (B,) sequence/tensor of class ids (one per
+    sample); a (B, K) multi-hot tensor or a list of per-sample class lists (every class present).
+    """
+    b, k = logits.shape
+    dev = logits.device
+    rows = torch.arange(b, device=dev)
+    if targets is None or targets == "pred":
+        return rows, logits.argmax(1)
+    if isinstance(targets, str):
+        if targets.startswith("top") and targets[3:].isdigit() and 1 <= int(targets[3:]) <= k:
+            n = int(targets[3:])
+            return rows.repeat_interleave(n), logits.topk(n, dim=1).indices.flatten()
+        raise CamkitError(
+            f"--target {targets}: use pred, topK (K <= {k}), a class id, or class ids per image"
+        )
+    if isinstance(targets, int):
+        cls = torch.full((b,), targets, device=dev, dtype=torch.long)
+        return rows, _checked(cls, k)
+    if isinstance(targets, torch.Tensor) and targets.ndim == 2:
+        if tuple(targets.shape) != (b, k):
+            raise CamkitError(f"multi-hot targets must be ({b}, {k}), got {tuple(targets.shape)}")
+        s, c = torch.nonzero(targets.to(dev) > 0, as_tuple=True)
+        return s, c
+    if isinstance(targets, (list, tuple)) and targets and isinstance(targets[0], (list, tuple)):
+        if len(targets) != b:
+            raise CamkitError(f"got target lists for {len(targets)} images but the batch has {b}")
+        s = [i for i, t in enumerate(targets) for _ in t]
+        c = [int(x) for t in targets for x in t]
+        return torch.tensor(s, device=dev, dtype=torch.long), _checked(
+            torch.tensor(c, device=dev, dtype=torch.long), k
+        )
+    cls = torch.as_tensor(targets, device=dev, dtype=torch.long).flatten()
+    if cls.numel() != b:
+        raise CamkitError(f"got {cls.numel()} target classes for a batch of {b}; give one per image")
+    return rows, _checked(cls, k)
+
+
+def _checked(cls: torch.Tensor, k: int) -> torch.Tensor:
+    if cls.numel() and (int(cls.min()) < 0 or int(cls.max()) >= k):
+        bad = int(cls.max()) if int(cls.max()) >= k else int(cls.min())
+        raise CamkitError(f"--target {bad}: class id out of range 0..{k - 1}")
+    return cls
+
+
+class CAMMethod:
+    """Base class of the map methods. Subclasses implement :meth:`compute`."""
+
+    name: ClassVar[str] = ""
+    #: needs d(score)/d(activations)
+    uses_gradients: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: LayerSpec = None,
+        layer_weights: Sequence[float] | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.model = model
+        self.layers = resolve_layers(model, target_layers)
+        if layer_weights is not None and len(layer_weights) != len(self.layers):
+            raise CamkitError(f"--layer-weights: {len(layer_weights)} weights for {len(self.layers)} layers")
+        self.layer_weights = (
+            list(layer_weights) if layer_weights is not None else [1.0 / len(self.layers)] * len(self.layers)
+        )
+        self.batch_size = batch_size
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._acts: dict[int, torch.Tensor] = {}
+        self._edit: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+        self._capture = True
+
+    # -- hooks -------------------------------------------------------------------------------
+    def _hook(self, i: int) -> Callable[..., Any]:
+        def fn(_m: nn.Module, _inp: Any, out: Any) -> Any:
+            t = out[0] if isinstance(out, (tuple, list)) else out
+            if self._edit is not None:
+                t = self._edit(i, t)
+                out = t if isinstance(out, torch.Tensor) else (t, *out[1:])
+            if self._capture:
+                self._acts[i] = t
+            return out if self._edit is not None else None
+
+        return fn
+
+    def __enter__(self) -> CAMMethod:
+        if not self._handles:
+            self._handles = [m.register_forward_hook(self._hook(i)) for i, (_, m) in enumerate(self.layers)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove_hooks()
+
+    def remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._acts = {}
+
+    @contextlib.contextmanager
+    def _active(self) -> Iterator[None]:
+        owned = not self._handles
+        if owned:
+            self.__enter__()
+        try:
+            yield
+        finally:
+            self._acts = {}
+            self._edit = None
+            self._capture = True
+            if owned:
+                self.remove_hooks()
+
+    # -- the shared math ----------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` with the target activations captured (no capture of perturbed runs)."""
+        return logits_of(self.model(x))
+
+    def gradients(
+        self,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """d logit[sample, target] / d activations, per pair: one (N, C, h, w) per layer.
+
+        Samples with several targets need several backward passes (one per rank of target);
+        rows of an eval-mode batch are independent, so each pass serves every sample at once.
+        """
+        n = sample.numel()
+        rank = torch.zeros_like(sample)
+        for i in range(1, n):  # position of each pair among its sample's targets
+            rank[i] = rank[i - 1] + 1 if sample[i] == sample[i - 1] else 0
+        out = [a.new_zeros((n, *a.shape[1:])) for a in acts]
+        rounds = int(rank.max()) + 1 if n else 0
+        for r in range(rounds):
+            sel = torch.nonzero(rank == r, as_tuple=True)[0]
+            score = logits[sample[sel], target[sel]].sum()
+            grads = torch.autograd.grad(
+                score, acts, retain_graph=True, create_graph=create_graph, allow_unused=True
+            )
+            for li, g in enumerate(grads):
+                if g is None:
+                    raise CamkitError(
+                        f"--layer {self.layers[li][0]}: the output does not depend on this layer; pick one on the path to the logits"
+                    )
+                out[li] = out[li].index_copy(0, sel, g[sample[sel]])
+        return out
+
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """One raw (N, h, w) map per target layer. Subclasses implement this."""
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, targets: Targets = None, differentiable: bool = False) -> CAMResult:
+        """Maps for ``x`` (B, 3, H, W) and ``targets`` (see :func:`expand_targets`)."""
+        need_grad = self.uses_gradients or differentiable
+        frozen = not any(p.requires_grad for p in self.model.parameters())
+        with self._active(), torch.set_grad_enabled(need_grad or torch.is_grad_enabled()):
+            x_in = (
+                x.detach().requires_grad_(True)
+                if (self.uses_gradients and frozen and not x.requires_grad)
+                else x
+            )
+            logits = self.forward(x_in)
+            missing = [self.layers[i][0] for i in range(len(self.layers)) if i not in self._acts]
+            if missing:
+                raise CamkitError(
+                    f"--layer {missing[0]}: this layer did not run in the forward pass; pick one on the path to the logits"
+                )
+            acts = [self._acts[i] for i in range(len(self.layers))]
+            if not logits.ndim == 2:
+                raise CamkitError(f"the model output has shape {tuple(logits.shape)}; expected (B, K) logits")
+            sample, target = expand_targets(self._targets_in(targets), logits)
+            self._capture = False
+            low = self.compute(x, acts, logits, sample, target, differentiable)
+            maps = self.fuse(low, tuple(x.shape[-2:]))
+            score = logits.detach().softmax(1)[sample, target]
+        if not differentiable:
+            low = [m.detach() for m in low]
+            maps = maps.detach()
+        return CAMResult(maps, low, sample, target, score, logits.detach())
+
+    @staticmethod
+    def _targets_in(targets: Targets) -> Targets:
+        return targets
+
+    def fuse(self, low: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """One layer: upsample. Several: weighted sum of min-max normalized, upsampled maps."""
+        if len(low) == 1:
+            return upsample(low[0], size)
+        return sum(w * upsample(minmax(m), size) for w, m in zip(self.layer_weights, low, strict=True))  # type: ignore[return-value]
+
+
+def weighted_sum(acts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k weights[n, k] · acts[n, k]: (N, C, h, w), (N, C) -> (N, h, w)."""
+    return torch.einsum("nchw,nc->nhw", acts, weights.to(acts.dtype))
+
+
+def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module | None) -> nn.Linear:
+    """The linear layer after global pooling: named, CAMNet's ``classifier``, or the last
+    ``nn.Linear`` whose input size equals the target layer's channel count."""
+    named = dict(model.named_modules())
+    if isinstance(classifier, nn.Linear):
+        fc = classifier
+    elif isinstance(classifier, str):
+        if not isinstance(named.get(classifier), nn.Linear):
+            raise CamkitError(
+                f"--classifier {classifier}: not a linear layer of the model; close matches: {close_matches(classifier, list(named))}"
+            )
+        fc = named[classifier]  # type: ignore[assignment]
+    else:
+        cands = [m for m in named.values() if isinstance(m, nn.Linear) and m.in_features == channels]
+        if not cands:
+            raise CamkitError(
+                f"no linear layer takes {channels} features; CAM needs a GAP-linear head on the target layer (or use grad-cam)"
+            )
+        fc = cands[-1]  # type: ignore[assignment]
+    if fc.in_features != channels:
+        raise CamkitError(
+            f"the classifier takes {fc.in_features} features but the target layer has {channels} channels"
+        )
+    return fc  # type: ignore[return-value]

@@ -1,0 +1,30 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017):
+
+    alpha_k = (1 / hw) sum_ij  d y_c / d A_k(i, j)
+    M_c     = ReLU( sum_k alpha_k A_k )
+
+with y_c the class logit (pre-softmax score).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from camkit.methods.base import CAMMethod, weighted_sum
+from camkit.methods.registry import register
+
+
+@register("grad-cam")
+class GradCAM(CAMMethod):
+    uses_gradients = True
+
+    def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) activations and gradients -> (N, C) weights."""
+        return g.mean(dim=(2, 3))
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        grads = self.gradients(acts, logits, sample, target, create_graph)
+        return [
+            torch.relu(weighted_sum(a[sample], self.channel_weights(a[sample], g)))
+            for a, g in zip(acts, grads, strict=True)
+        ]

@@ -1,0 +1,21 @@
+"""HiResCAM (Draelos & Carin, 2020): the element-wise product of gradients and activations,
+
+    M_c(i, j) = sum_k  d y_c / d A_k(i, j) · A_k(i, j)
+
+kept signed (no ReLU), so that for a GAP-linear head it equals CAM up to the 1/hw factor and
+shows exactly which positions raise or lower the score.
+"""
+
+from __future__ import annotations
+
+from camkit.methods.base import CAMMethod
+from camkit.methods.registry import register
+
+
+@register("hirescam")
+class HiResCAM(CAMMethod):
+    uses_gradients = True
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        grads = self.gradients(acts, logits, sample, target, create_graph)
+        return [(g * a[sample]).sum(1) for a, g in zip(acts, grads, strict=True)]

@@ -1,0 +1,55 @@
+"""LayerCAM (Jiang et al., IEEE TIP 2021): positive gradients weight each position,
+
+    M_c^l(i, j) = ReLU( sum_k ReLU(d y_c / d A_k^l(i, j)) · A_k^l(i, j) )
+
+on one layer or several. Several layers are fused as sum_l beta_l · N(M^l) upsampled to the
+input, with user weights beta (e.g. 0.4/0.4/0.2 over VGG16's blocks 3-5, as in the Flower-17
+study) and N either min-max (default) or the paper's tanh(2 M / max M).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from camkit.errors import CamkitError
+from camkit.methods.base import CAMMethod, LayerSpec
+from camkit.methods.registry import register
+from camkit.ops import minmax, upsample
+
+
+def tanh_scale(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """LayerCAM's scaling tanh(2 M / max M) per map: (N, h, w) -> (N, h, w) in [0, 1) for M >= 0."""
+    mx = m.flatten(1).amax(1).clamp_min(eps)[:, None, None]
+    return torch.tanh(2 * m / mx)
+
+
+@register("layercam")
+class LayerCAM(CAMMethod):
+    uses_gradients = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: LayerSpec = None,
+        layer_weights: Sequence[float] | None = None,
+        layer_norm: str = "minmax",
+        **kw: Any,
+    ) -> None:
+        super().__init__(model, target_layers, layer_weights, **kw)
+        if layer_norm not in ("minmax", "tanh"):
+            raise CamkitError(f"--layer-norm {layer_norm}: use minmax or tanh")
+        self.layer_norm = layer_norm
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        grads = self.gradients(acts, logits, sample, target, create_graph)
+        return [torch.relu((torch.relu(g) * a[sample]).sum(1)) for a, g in zip(acts, grads, strict=True)]
+
+    def fuse(self, low: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        if len(low) == 1:
+            return upsample(low[0], size)
+        norm = minmax if self.layer_norm == "minmax" else tanh_scale
+        return sum(w * upsample(norm(m), size) for w, m in zip(self.layer_weights, low, strict=True))  # type: ignore[return-value]

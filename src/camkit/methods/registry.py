@@ -1,0 +1,55 @@
+"""The method registry: names -> method classes, feeding the CLI's ``--method`` choices.
+
+Registration happens once, at import of :mod:`camkit.methods`; registering a name twice
+raises, so two modules can never silently shadow each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from camkit.errors import CamkitError, close_matches
+
+T = TypeVar("T", bound=type)
+
+
+class Registry:
+    """A name -> class mapping that refuses duplicates."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(cls: T) -> T:
+            if name in self._items:
+                raise ValueError(
+                    f"{self.kind} {name!r} is already registered by {self._items[name].__module__}"
+                )
+            cls.name = name  # type: ignore[attr-defined]
+            self._items[name] = cls
+            return cls
+
+        return deco
+
+    def get(self, name: str) -> type:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise CamkitError(
+                f"--method {name}: unknown {self.kind}; choose one of {close_matches(name, self.names())}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+
+METHODS = Registry("method")
+register = METHODS.register

@@ -1,0 +1,72 @@
+"""Score-CAM (Wang et al., CVPR-W 2020): each channel, upsampled and min-max normalized, masks
+the input; the class scores of the masked inputs weight the channels,
+
+    H_k = minmax(Up(A_k));   s_k = y_c(x ⊙ H_k);   alpha = softmax_k(s);   M_c = ReLU( sum_k alpha_k A_k )
+
+(Algorithm 1 of the paper; a zero baseline only shifts every s_k, which the softmax ignores).
+The masked inputs run in batches of ``batch_size``: C forwards per (sample, target) pair.
+Two details vary between implementations and are options here: ``align_corners`` (the
+upsampling grid; pytorch-grad-cam uses True) and ``normalize_first`` (min-max normalize the
+channel at feature resolution before upsampling, as torchcam does, rather than after).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from camkit.methods.base import CAMMethod, LayerSpec, weighted_sum
+from camkit.methods.registry import register
+
+EPS = 1e-8
+
+
+@register("score-cam")
+class ScoreCAM(CAMMethod):
+    def __init__(
+        self,
+        model: nn.Module,
+        target_layers: LayerSpec = None,
+        align_corners: bool = False,
+        normalize_first: bool = False,
+        **kw: Any,
+    ) -> None:
+        super().__init__(model, target_layers, **kw)
+        self.align_corners = align_corners
+        self.normalize_first = normalize_first
+
+    @staticmethod
+    def _minmax(t: torch.Tensor) -> torch.Tensor:
+        flat = t.flatten(1)
+        lo, hi = flat.amin(1)[:, None, None], flat.amax(1)[:, None, None]
+        return (t - lo) / (hi - lo + EPS)
+
+    @torch.no_grad()
+    def channel_scores(self, x: torch.Tensor, a: torch.Tensor, target: int) -> torch.Tensor:
+        """(3, H, W) input, (C, h, w) activations -> (C,) target logits of the masked inputs."""
+        if self.normalize_first:
+            a = self._minmax(a)
+        masks = F.interpolate(a[None], size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)[
+            0
+        ]
+        if not self.normalize_first:
+            masks = self._minmax(masks)
+        scores = []
+        for i in range(0, masks.shape[0], self.batch_size):
+            scores.append(self.forward(x[None] * masks[i : i + self.batch_size, None])[:, target])
+        return torch.cat(scores)
+
+    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        out = []
+        for a in acts:
+            s = torch.stack(
+                [
+                    self.channel_scores(x[i], a[i].detach(), int(c))
+                    for i, c in zip(sample.tolist(), target.tolist(), strict=True)
+                ]
+            )
+            out.append(torch.relu(weighted_sum(a[sample], torch.softmax(s, dim=1))))
+        return out
