@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from camkit.errors import CamkitError
 from camkit.io import atomic_path
-from camkit.methods.cam import class_activation_map
-from camkit.models.camnet import CAMNet
+from camkit.methods import get_method
+from camkit.methods.base import LayerSpec, Targets, logits_of
 from camkit.progress import NoProgress, Progress
 
-MapFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-#: activation-only methods of a GAP-linear CAMNet: (features, class weights, classes) -> maps
-CAMNET_METHODS: dict[str, MapFn] = {
-    "cam": lambda f, w, c: class_activation_map(f, w, c),
-    "softmax-cam": lambda f, w, c: class_activation_map(f, w, c, softmax_weights=True),
-}
 TARGETS = ("label", "pred")
 
 
@@ -49,26 +43,25 @@ class MapSet:
         return len(self.ids)
 
 
-def resolve_targets(
-    target: str | int, labels: torch.Tensor, preds: torch.Tensor, num_classes: int
-) -> torch.Tensor:
-    """Target class per sample: the label (the prediction where it is unknown), the prediction, or a class id."""
+def resolve_targets(target: str | int, labels: torch.Tensor) -> Targets:
+    """The method target for a batch: the labels (the prediction where a label is unknown,
+    i.e. -1), the prediction ("pred"), or one class id for every image."""
     if target == "label":
-        return torch.where(labels >= 0, labels, preds)
+        if bool((labels >= 0).all()):
+            return labels
+        if bool((labels < 0).all()):
+            return "pred"
+        return None  # mixed: resolved per image after the forward pass
     if target == "pred":
-        return preds
+        return "pred"
     try:
-        cls = int(target)
+        return int(target)
     except (TypeError, ValueError):
         raise CamkitError(f"--target {target}: use label, pred or a class id") from None
-    if not 0 <= cls < num_classes:
-        raise CamkitError(f"--target {cls}: class id out of range 0..{num_classes - 1}")
-    return torch.full_like(preds, cls)
 
 
-@torch.no_grad()
 def extract(
-    model: CAMNet,
+    model: nn.Module,
     ds: Dataset,
     method: str = "cam",
     target: str | int = "label",
@@ -76,13 +69,17 @@ def extract(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     ids: list[str] | None = None,
+    layers: LayerSpec = None,
+    **method_kw: Any,
 ) -> MapSet:
-    """Maps of ``method`` for every image of ``ds`` (model in eval mode, restored after)."""
-    if method not in CAMNET_METHODS:
-        raise CamkitError(f"--method {method}: unknown; choose one of {', '.join(CAMNET_METHODS)}")
+    """Maps of ``method`` for every image of ``ds``, one target per image.
+
+    The model is put in eval mode for the run and restored after. Single-layer methods keep
+    their raw maps at feature resolution; fused multi-layer maps are kept at input size.
+    """
+    cls = get_method(method)
     if len(ds) == 0:
         raise CamkitError("the split is empty; nothing to extract")
-    fn = CAMNET_METHODS[method]
     progress = progress or NoProgress()
     was = model.training
     model.eval()
@@ -91,21 +88,30 @@ def extract(
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
     progress.start(len(loader), f"extract {method}")
     size = None
-    for batch in loader:
-        x = batch["image"].to(device)
-        size = tuple(x.shape[-2:])
-        o = model(x)
-        labels = batch["label"].to(device)
-        preds = o.logits.argmax(1)
-        tgt = resolve_targets(target, labels, preds, model.config.num_classes)
-        out["maps"].append(fn(o.features, model.classifier.weight, tgt).float())
-        out["targets"].append(tgt)
-        out["scores"].append(o.logits.softmax(1).gather(1, tgt[:, None])[:, 0])
-        out["labels"].append(labels)
-        out["preds"].append(preds)
-        progress.advance(1)
-    progress.close()
-    model.train(was)
+    try:
+        with (
+            cls(model, layers, batch_size=batch_size, **method_kw) as m,
+            torch.set_grad_enabled(cls.uses_gradients),
+        ):
+            for batch in loader:
+                x = batch["image"].to(device)
+                size = tuple(x.shape[-2:])
+                labels = batch["label"].to(device)
+                tgt = resolve_targets(target, labels)
+                if tgt is None:
+                    with torch.no_grad():
+                        tgt = torch.where(labels >= 0, labels, logits_of(model(x)).argmax(1))
+                r = m(x, tgt)
+                preds = r.logits.argmax(1)
+                out["maps"].append((r.low[0] if len(r.low) == 1 else r.maps).float())
+                out["targets"].append(r.target)
+                out["scores"].append(r.score)
+                out["labels"].append(labels)
+                out["preds"].append(preds)
+                progress.advance(1)
+    finally:
+        progress.close()
+        model.train(was)
     cat = {k: torch.cat(v) for k, v in out.items()}
     ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
     assert size is not None

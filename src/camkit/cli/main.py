@@ -170,7 +170,7 @@ def _model_and_data(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     elif args.checkpoint:
         ckpt = Path(args.checkpoint)
     else:
-        raise CamkitError("pass --run RUN_DIR or --checkpoint FILE")
+        raise CamkitError("pass --run RUN_DIR, --checkpoint FILE or --model NAME")
     read_metadata(ckpt)  # fail early, one line, on a bad file
     return _apply(data, args, DATA_FIELDS), ckpt, ckpt
 
@@ -182,26 +182,58 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     add_data_args(p)
 
 
+def _image_folder(folder: str, image_size: int) -> Any:
+    from camkit.data.datasets import FileDataset
+    from camkit.data.folders import IMAGE_EXTS, Record
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise CamkitError(f"--images {root}: folder not found")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not paths:
+        raise CamkitError(f"--images {root}: no images found (extensions: {', '.join(IMAGE_EXTS)})")
+    ds = FileDataset([Record(p, -1) for p in paths], image_size)
+    ds.ids = [str(p.relative_to(root).with_suffix("")) for p in paths]
+    return ds
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from camkit.data.datasets import build_split
     from camkit.maps import extract, save_maps
+    from camkit.methods import get_method
     from camkit.train.checkpoint import load_checkpoint
     from camkit.train.config import resolve_device
 
-    data, ckpt, _ = _model_and_data(args)
     device = resolve_device(args.device)
-    model, meta = load_checkpoint(ckpt, device=device)
-    ds = build_split(data, args.split)
-    out = Path(args.out)
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     for m in methods:
-        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress())
-        ms.meta = {
-            "checkpoint": str(ckpt),
-            "split": args.split,
-            "class_names": meta["class_names"],
-            "data": dataclasses.asdict(data),
-        }
+        get_method(m)  # unknown names fail before any work
+    if args.model:
+        from camkit.models.pretrained import imagenet_categories, imagenet_model
+
+        model, names, data = imagenet_model(args.model), imagenet_categories(), None
+        source = f"imagenet:{args.model}"
+    else:
+        data, ckpt, _ = _model_and_data(args)
+        model, meta = load_checkpoint(ckpt, device=device)
+        names, source = meta["class_names"], str(ckpt)
+    if args.images:
+        size = args.image_size or (224 if args.model else (data.image_size if data else 224))
+        ds, split = _image_folder(args.images, size), "images"
+    elif data is not None:
+        ds, split = build_split(data, args.split), args.split
+    else:
+        raise CamkitError("--model needs --images DIR (a folder of images to explain)")
+    layers = [s.strip() for s in args.layer.split(",")] if args.layer else None
+    kw: dict[str, Any] = {}
+    if args.layer_weights:
+        kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+    out = Path(args.out)
+    for m in methods:
+        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **kw)
+        ms.meta = {"source": source, "split": split, "class_names": names, "layers": layers}
+        if data is not None and not args.images:
+            ms.meta["data"] = dataclasses.asdict(data)
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
         print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
@@ -213,6 +245,10 @@ def _maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
     from camkit.maps import load_maps
 
     ms = load_maps(args.maps)
+    if "data" not in ms.meta and not (args.dataset or args.data_root):
+        raise CamkitError(
+            f"--maps {args.maps}: the maps carry no dataset (made from --images or a pretrained model); pass --dataset and --data-root"
+        )
     base = DataConfig(
         **{
             k: v
@@ -304,13 +340,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--folds", type=int, default=5)
     c.set_defaults(func=cmd_cv)
 
-    e = sub.add_parser("extract", help="extract maps from a checkpoint (npz)")
+    from camkit.methods import method_names
+
+    e = sub.add_parser("extract", help="extract maps from a checkpoint or a pretrained model (npz)")
     add_source_args(e)
-    e.add_argument("--method", default="cam", help="cam, softmax-cam (comma-separated for several)")
+    e.add_argument(
+        "--model",
+        help="a pretrained ImageNet classifier instead of a checkpoint (efficientnet_lite0 works offline)",
+    )
+    e.add_argument("--images", help="a folder of images to explain (instead of a dataset split)")
+    e.add_argument(
+        "--method", default="cam", help=f"one or more of: {', '.join(method_names())} (comma-separated)"
+    )
+    e.add_argument("--layer", help="target layer name(s), comma-separated (default: the backbone's output)")
+    e.add_argument("--layer-weights", help="fusion weights for several layers, e.g. 0.4,0.4,0.2")
     e.add_argument("--target", default="label", help="label (ground truth), pred, or a class id")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="auto")
-    e.add_argument("--out", required=True, help="output .npz file")
+    e.add_argument("--out", required=True, help="output .npz file (one per method: NAME_METHOD.npz)")
     e.set_defaults(func=cmd_extract)
 
     v = sub.add_parser("evaluate", help="score saved maps against masks (IoU, sweep)")

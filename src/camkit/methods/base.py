@@ -261,13 +261,10 @@ class CAMMethod:
     def __call__(self, x: torch.Tensor, targets: Targets = None, differentiable: bool = False) -> CAMResult:
         """Maps for ``x`` (B, 3, H, W) and ``targets`` (see :func:`expand_targets`)."""
         need_grad = self.uses_gradients or differentiable
-        frozen = not any(p.requires_grad for p in self.model.parameters())
         with self._active(), torch.set_grad_enabled(need_grad or torch.is_grad_enabled()):
-            x_in = (
-                x.detach().requires_grad_(True)
-                if (self.uses_gradients and frozen and not x.requires_grad)
-                else x
-            )
+            # an input that requires grad makes every activation require it, also under a frozen
+            # backbone, without touching any parameter's requires_grad flag
+            x_in = x.detach().requires_grad_(True) if (self.uses_gradients and not x.requires_grad) else x
             logits = self.forward(x_in)
             missing = [self.layers[i][0] for i in range(len(self.layers)) if i not in self._acts]
             if missing:

@@ -1,0 +1,189 @@
+"""Speed of the map methods, side by side in one run: camkit vs a bare forward (and backward),
+vs pytorch-grad-cam and vs torchcam, on the same model, batch, layer and targets.
+
+    .venv/bin/python benchmarks/bench_methods.py            # full table (~5 min on 2 CPU cores)
+    .venv/bin/python benchmarks/bench_methods.py --quick    # fewer repeats
+
+Each cell is the median of ``--repeats`` timed calls after one warm-up; sides are interleaved
+so that machine noise hits them alike. Ratios < 1 mean camkit is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torchvision
+
+from camkit.methods import get_method
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    for f in fns.values():
+        f()
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    args = ap.parse_args()
+    reps = args.repeats or (3 if args.quick else 7)
+    logging.disable(logging.WARNING)
+    torch.manual_seed(0)
+    import pytorch_grad_cam as pgc
+    import torchcam.methods as tcm
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.rand(8, 3, 224, 224)
+    targets = [int(c) for c in torch.randint(0, 1000, (8,))]
+    pgc_targets = [ClassifierOutputTarget(c) for c in targets]
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; resnet18, batch 8 at 224, layer4; median of {reps}\n"
+    )
+
+    def fwd() -> object:
+        with torch.no_grad():
+            return model(x)
+
+    def fwd_bwd() -> object:
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        out[torch.arange(8), targets].sum().backward()
+        return out
+
+    base = interleaved({"forward": fwd, "forward+backward": fwd_bwd}, reps)
+    rows = []
+
+    # Every side builds its extractor inside the timed call and removes its hooks after, so no
+    # side's hooks slow another side down (construction is a few microseconds).
+    def ck(name: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object) -> Callable[[], object]:
+        def run() -> object:
+            with torch.set_grad_enabled(grad):
+                return get_method(name)(model, "layer4", **kw)(inp, tg)
+
+        return run
+
+    def pg(pname: str, inp: torch.Tensor, tg: list, **attrs: object) -> Callable[[], object]:
+        def run() -> object:
+            with getattr(pgc, pname)(model=model, target_layers=[model.layer4]) as p:
+                for k, v in attrs.items():
+                    setattr(p, k, v)
+                with contextlib.redirect_stderr(io.StringIO()):
+                    return p(input_tensor=inp, targets=tg)
+
+        return run
+
+    def tc(tname: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object) -> Callable[[], object]:
+        def run() -> object:
+            with getattr(tcm, tname)(model, "layer4", **kw) as e, torch.set_grad_enabled(grad):
+                out = model(inp)
+                return e(class_idx=tg, scores=out)
+
+        return run
+
+    t = interleaved(
+        {
+            "camkit": ck("cam", x, targets, False, classifier="fc"),
+            "ref": fwd,
+            "tc": tc("CAM", x, targets, False, fc_layer="fc"),
+        },
+        reps,
+    )
+    rows.append(("cam", t["camkit"], t["camkit"] / t["ref"], "forward", None, t["camkit"] / t["tc"]))
+
+    grad = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusPlus", "GradCAMpp"), "xgrad-cam": ("XGradCAM", "XGradCAM"),
+            "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
+    for name, (pname, tname) in grad.items():
+        fns = {"camkit": ck(name, x, targets, True), "ref": fwd_bwd, "pgc": pg(pname, x, pgc_targets)}
+        if tname:
+            fns["tc"] = tc(tname, x, targets, True)
+        t = interleaved(fns, reps)
+        rows.append(
+            (
+                name,
+                t["camkit"],
+                t["camkit"] / t["ref"],
+                "forward+backward",
+                t["camkit"] / t["pgc"],
+                t["camkit"] / t["tc"] if tname else None,
+            )
+        )
+
+    # perturbation methods: one 112x112 image, 512 channels -> 512 masked forwards each
+    xs = x[:1, :, :112, :112].contiguous()
+
+    def masked_forwards() -> object:  # the bound: 512 forwards, batched 64
+        with torch.no_grad():
+            for _ in range(0, 512, 64):
+                model(xs.expand(64, -1, -1, -1) * 0.5)
+
+    r2 = max(2, reps // 2)
+    fns = {"camkit": ck("score-cam", xs, targets[:1], False, batch_size=64, align_corners=True), "ref": masked_forwards,
+           "pgc": pg("ScoreCAM", xs, pgc_targets[:1], batch_size=64), "tc": tc("ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
+    t = interleaved(fns, r2)
+    rows.append(
+        (
+            "score-cam",
+            t["camkit"],
+            t["camkit"] / t["ref"],
+            "512 batched forwards",
+            t["camkit"] / t["pgc"],
+            t["camkit"] / t["tc"],
+        )
+    )
+    fns = {"camkit": ck("ablation-cam", xs, targets[:1], False, batch_size=64), "ref": masked_forwards,
+           "pgc": pg("AblationCAM", xs, pgc_targets[:1], batch_size=64)}  # fmt: skip
+    t = interleaved(fns, r2)
+    rows.append(
+        (
+            "ablation-cam",
+            t["camkit"],
+            t["camkit"] / t["ref"],
+            "512 batched forwards",
+            t["camkit"] / t["pgc"],
+            None,
+        )
+    )
+    t = interleaved(
+        {"camkit": ck("eigen-cam", x, targets, False), "ref": fwd, "pgc": pg("EigenCAM", x, pgc_targets)},
+        reps,
+    )
+    rows.append(("eigen-cam", t["camkit"], t["camkit"] / t["ref"], "forward", t["camkit"] / t["pgc"], None))
+
+    print(
+        f"bare forward {base['forward'] * 1e3:.1f} ms, forward+backward {base['forward+backward'] * 1e3:.1f} ms\n"
+    )
+    print("| method | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
+    print("|---|---:|---:|---|---:|---:|")
+    for name, tt, ratio, ref, rp, rt in rows:
+        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
+        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+
+
+if __name__ == "__main__":
+    main()
