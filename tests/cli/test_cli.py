@@ -116,3 +116,42 @@ def test_help_lists_commands() -> None:
 
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "camkit"]
     assert ep.value == "camkit.cli.main:main"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    skimage = pytest.importorskip("skimage")
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skimage.data.chelsea()).save(d / "cat.png")
+    Image.fromarray(skimage.data.coffee()).save(d / "coffee.png")
+    return d
+
+
+def test_extract_pretrained_model_on_photos(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.npz"
+    p = run("extract", "--model", "efficientnet_lite0", "--images", str(photos), "--method", "grad-cam,layercam",
+            "--layer", "backbone.block15,backbone.head", "--layer-weights", "0.5,0.5", "--target", "pred", "--out", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    z = np.load(tmp_path / "m_grad-cam.npz")
+    assert list(z["image_id"]) == ["cat", "coffee"]
+    assert 281 <= int(z["targets"][0]) <= 285  # a domestic cat class
+    fused = np.load(tmp_path / "m_layercam.npz")["maps"]
+    assert fused.shape == (2, 224, 224)  # several layers: fused at input size
+
+
+def test_extract_bad_input(photos: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["extract", "--model", "efficientnet_lite0", "--out", str(tmp_path / "x.npz")]
+    assert_one_line_error(run(*base, "--images", str(empty)), "--images", "no images found")
+    assert_one_line_error(
+        run(*base, "--images", str(photos), "--layer", "backbone.blok3"),
+        "--layer backbone.blok3",
+        "backbone.block3",
+    )
+    assert_one_line_error(run(*base, "--images", str(photos), "--target", "1000"), "--target 1000", "0..999")
+    assert_one_line_error(
+        run(*base, "--images", str(photos), "--method", "gradcam"), "--method gradcam", "grad-cam"
+    )

@@ -218,3 +218,35 @@ def test_registry_refuses_duplicates_and_names_close_matches() -> None:
         "ablation-cam",
         "eigen-cam",
     } <= set(METHODS.names())
+
+
+def test_ablation_cam_shared_prefix_equals_full_forwards() -> None:
+    """The one-prefix shortcut gives the same weights as ablating in full forwards,
+    also inside a residual block whose skip connection crosses the target layer."""
+    torch.manual_seed(0)
+    model = CAMNet(ModelConfig(layer="layer2", num_classes=5)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    for layer in ("backbone.layer2", "backbone.layer2.0.conv1"):
+        fast = get_method("ablation-cam")(model, layer, batch_size=16)(x, [1, 3])
+        module = dict(model.named_modules())[layer]
+        with torch.no_grad():
+            acts = {}
+            h = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+            logits = model(x).logits
+            h.remove()
+            a = acts["a"]
+            for n, cls in enumerate((1, 3)):
+                drops = []
+                for k in range(a.shape[1]):
+
+                    def zero(m, i, o, k=k):
+                        o = o.clone()
+                        o[:, k] = 0
+                        return o
+
+                    h = module.register_forward_hook(zero)
+                    drops.append(model(x[n : n + 1]).logits[0, cls])
+                    h.remove()
+                w = (logits[n, cls] - torch.stack(drops)) / logits[n, cls]
+                expect = torch.relu(torch.einsum("k,khw->hw", w, a[n]))
+                torch.testing.assert_close(fast.low[0][n], expect, atol=1e-5, rtol=1e-4)

@@ -3,8 +3,12 @@ the class score when that channel is zeroed at the target layer,
 
     w_k = ( y_c - y_c^{A_k = 0} ) / y_c;      M_c = ReLU( sum_k w_k A_k )
 
-Each (sample, target) pair needs C forwards with one channel ablated; they run in batches of
-``batch_size`` through a forward hook that edits the target layer's output.
+Each (sample, target) pair needs C forwards with one channel ablated, run in batches of
+``batch_size`` through a forward hook that edits the target layer's output. In eval mode the
+layers before the target give the same result for every copy, so camkit runs them once: the
+hook turns the single activation into the batch of ablated copies, and only the layers after
+the target run C times. Models whose later layers reuse earlier tensors (a skip connection
+across the target layer) fall back to full forwards.
 """
 
 from __future__ import annotations
@@ -21,38 +25,45 @@ class AblationCAM(CAMMethod):
     @torch.no_grad()
     def channel_scores(self, x: torch.Tensor, layer: int, channels: int, target: int) -> torch.Tensor:
         """(3, H, W) input -> (C,) target logits with each channel of ``layer`` zeroed in turn."""
+        share_prefix = not any(m.training for m in self.model.modules())
         scores = []
         for start in range(0, channels, self.batch_size):
             idx = torch.arange(start, min(start + self.batch_size, channels), device=x.device)
+            n = len(idx)
 
             def ablate(i: int, t: torch.Tensor, idx: torch.Tensor = idx) -> torch.Tensor:
                 if i != layer:
                     return t
+                t = t.expand(len(idx), *t.shape[1:]) if t.shape[0] == 1 else t
                 keep = torch.ones_like(t)
                 keep[torch.arange(len(idx), device=t.device), idx] = 0
                 return t * keep
 
             self._edit = ablate
             try:
-                scores.append(self.forward(x[None].expand(len(idx), *x.shape))[:, target])
+                out = None
+                if share_prefix:
+                    try:
+                        out = self.forward(x[None])
+                    except RuntimeError:  # a later layer mixes in pre-target tensors of batch 1
+                        share_prefix = False
+                    if out is not None and out.shape[0] != n:
+                        share_prefix, out = False, None
+                if out is None:
+                    out = self.forward(x[None].expand(n, *x.shape).contiguous())
+                scores.append(out[:, target])
             finally:
                 self._edit = None
         return torch.cat(scores)
 
     def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+        base = logits.detach()[sample, target]
+        if bool((base == 0).any()):
+            raise CamkitError("ablation-cam: a target score is exactly 0, so the relative drop is undefined")
         out = []
         for li, a in enumerate(acts):
-            base = logits.detach()[sample, target]
-            if bool((base == 0).any()):
-                raise CamkitError(
-                    "ablation-cam: a target score is exactly 0, so the relative drop is undefined"
-                )
-            drops = torch.stack(
-                [
-                    self.channel_scores(x[i], li, a.shape[1], int(c))
-                    for i, c in zip(sample.tolist(), target.tolist(), strict=True)
-                ]
-            )
+            pairs = zip(sample.tolist(), target.tolist(), strict=True)
+            drops = torch.stack([self.channel_scores(x[i], li, a.shape[1], int(c)) for i, c in pairs])
             w = (base[:, None] - drops) / base[:, None]
             out.append(torch.relu(weighted_sum(a[sample], w)))
         return out
