@@ -231,7 +231,7 @@ def test_ablation_cam_shared_prefix_equals_full_forwards() -> None:
         module = dict(model.named_modules())[layer]
         with torch.no_grad():
             acts = {}
-            h = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+            h = module.register_forward_hook(lambda m, i, o, acts=acts: acts.__setitem__("a", o))
             logits = model(x).logits
             h.remove()
             a = acts["a"]
