@@ -250,3 +250,36 @@ def test_ablation_cam_shared_prefix_equals_full_forwards() -> None:
                 w = (logits[n, cls] - torch.stack(drops)) / logits[n, cls]
                 expect = torch.relu(torch.einsum("k,khw->hw", w, a[n]))
                 torch.testing.assert_close(fast.low[0][n], expect, atol=1e-5, rtol=1e-4)
+
+
+def test_docs_method_table_is_in_sync_with_the_registry() -> None:
+    from pathlib import Path
+
+    from camkit.methods.registry import method_table
+
+    doc = (Path(__file__).parents[2] / "docs" / "methods.md").read_text()
+    assert method_table() in doc, "regenerate the table in docs/methods.md with `camkit methods`"
+
+
+def test_score_cam_dead_channels_share_one_forward_exactly() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 6, 3, padding=1)
+    with torch.no_grad():
+        conv.bias[:3] = -100.0  # three dead channels after the ReLU
+    model = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)).eval()
+    x = torch.rand(1, 3, 8, 8)
+    calls = []
+    h = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    r = get_method("score-cam")(model, "1", batch_size=16)(x, 2)
+    h.remove()
+    with torch.no_grad():
+        a = torch.relu(conv(x))[0]
+        lo, hi = a.flatten(1).amin(1), a.flatten(1).amax(1)
+        live = hi > lo
+        assert 1 <= int(live.sum()) <= 3
+        # the forward, one shared zero-mask forward, then the live channels in one batch
+        assert calls == [1, 1, int(live.sum())]
+        masks = (a - lo[:, None, None]) / (hi - lo + 1e-8)[:, None, None]
+        s = model(x * masks[:, None]).select(1, 2)
+        expect = torch.relu(torch.einsum("k,khw->hw", torch.softmax(s, 0), a))
+    torch.testing.assert_close(r.low[0][0], expect, atol=1e-5, rtol=1e-4)

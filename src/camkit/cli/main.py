@@ -322,6 +322,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_methods(args: argparse.Namespace) -> int:
+    from camkit.methods.registry import method_table
+
+    print(method_table(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="camkit", description="Class activation maps: train, extract, score, look."
@@ -381,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--out", required=True, help="output folder")
     add_data_args(z)
     z.set_defaults(func=cmd_visualize)
+
+    mt = sub.add_parser("methods", help="list the map methods (markdown table)")
+    mt.set_defaults(func=cmd_methods)
 
     d = sub.add_parser("demo", help="train, extract and score on the embedded benchmark")
     d.add_argument("--quick", action="store_true", help="smoke size (<= 90 s)")

@@ -22,6 +22,8 @@ from camkit.methods.registry import register
 
 @register("ablation-cam")
 class AblationCAM(CAMMethod):
+    reference = "Desai & Ramaswamy, Ablation-CAM, WACV 2020"
+
     @torch.no_grad()
     def channel_scores(self, x: torch.Tensor, layer: int, channels: int, target: int) -> torch.Tensor:
         """(3, H, W) input -> (C,) target logits with each channel of ``layer`` zeroed in turn."""

@@ -144,6 +144,8 @@ class CAMMethod:
     """Base class of the map methods. Subclasses implement :meth:`compute`."""
 
     name: ClassVar[str] = ""
+    #: the paper, for the docs' method table
+    reference: ClassVar[str] = ""
     #: needs d(score)/d(activations)
     uses_gradients: ClassVar[bool] = False
 

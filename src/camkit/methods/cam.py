@@ -57,6 +57,8 @@ class CAM(CAMMethod):
     ``classifier``, else the last ``nn.Linear`` whose input size equals the layer's channels.
     """
 
+    reference = "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016"
+
     def __init__(
         self,
         model: nn.Module,

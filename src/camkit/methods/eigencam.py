@@ -31,5 +31,7 @@ def first_component(a: torch.Tensor) -> torch.Tensor:
 
 @register("eigen-cam")
 class EigenCAM(CAMMethod):
+    reference = "Muhammad & Yeasin, Eigen-CAM, IJCNN 2020"
+
     def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
         return [torch.relu(first_component(a[sample])) for a in acts]

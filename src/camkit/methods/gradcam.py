@@ -16,6 +16,7 @@ from camkit.methods.registry import register
 
 @register("grad-cam")
 class GradCAM(CAMMethod):
+    reference = "Selvaraju et al., Grad-CAM, ICCV 2017"
     uses_gradients = True
 
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ EPS = 1e-6
 
 @register("grad-cam++")
 class GradCAMPlusPlus(GradCAM):
+    reference = "Chattopadhay et al., Grad-CAM++, WACV 2018"
+
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         g2 = g * g
         g3 = g2 * g

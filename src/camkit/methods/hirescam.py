@@ -14,6 +14,7 @@ from camkit.methods.registry import register
 
 @register("hirescam")
 class HiResCAM(CAMMethod):
+    reference = "Draelos & Carin, Use HiResCAM instead of Grad-CAM, arXiv 2011.08891"
     uses_gradients = True
 
     def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ def tanh_scale(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 @register("layercam")
 class LayerCAM(CAMMethod):
+    reference = "Jiang et al., LayerCAM, IEEE TIP 2021"
     uses_gradients = True
 
     def __init__(

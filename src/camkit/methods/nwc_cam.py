@@ -17,5 +17,7 @@ from camkit.methods.registry import register
 
 @register("nwc-cam")
 class NWCCAM(CAM):
+    reference = "Bae et al., Rethinking Class Activation Mapping for WSOL, ECCV 2020"
+
     def class_weights(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.clamp(min=0)

@@ -53,3 +53,20 @@ class Registry:
 
 METHODS = Registry("method")
 register = METHODS.register
+
+
+def method_table(registry: Registry = METHODS) -> str:
+    """A markdown table of the registered methods: name, what it needs, reference."""
+    rows = ["| method | needs | reference |", "|---|---|---|"]
+    for name in registry:
+        cls = registry.get(name)
+        if getattr(cls, "uses_gradients", False):
+            kind = "one backward"
+        elif hasattr(cls, "class_weights"):
+            kind = "GAP-linear head"
+        elif name in ("score-cam", "ablation-cam"):
+            kind = "C extra forwards"
+        else:
+            kind = "activations only"
+        rows.append(f"| `{name}` | {kind} | {cls.reference} |")
+    return "\n".join(rows) + "\n"

@@ -26,6 +26,8 @@ EPS = 1e-8
 
 @register("score-cam")
 class ScoreCAM(CAMMethod):
+    reference = "Wang et al., Score-CAM, CVPR Workshops 2020"
+
     def __init__(
         self,
         model: nn.Module,
@@ -46,18 +48,24 @@ class ScoreCAM(CAMMethod):
 
     @torch.no_grad()
     def channel_scores(self, x: torch.Tensor, a: torch.Tensor, target: int) -> torch.Tensor:
-        """(3, H, W) input, (C, h, w) activations -> (C,) target logits of the masked inputs."""
+        """(3, H, W) input, (C, h, w) activations -> (C,) target logits of the masked inputs.
+
+        A constant channel (often a dead ReLU) gives an all-zero mask, hence the same masked
+        input; those channels share one forward instead of one each.
+        """
         if self.normalize_first:
             a = self._minmax(a)
-        masks = F.interpolate(a[None], size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)[
-            0
-        ]
-        if not self.normalize_first:
-            masks = self._minmax(masks)
-        scores = []
-        for i in range(0, masks.shape[0], self.batch_size):
-            scores.append(self.forward(x[None] * masks[i : i + self.batch_size, None])[:, target])
-        return torch.cat(scores)
+        up = F.interpolate(a[None], size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners)[0]
+        masks = up if self.normalize_first else self._minmax(up)
+        flat = masks.flatten(1)
+        live = torch.nonzero(flat.amax(1) > 0, as_tuple=True)[0]
+        scores = torch.empty(masks.shape[0], dtype=x.dtype, device=x.device)
+        if live.numel() < masks.shape[0]:
+            scores[:] = self.forward(torch.zeros_like(x)[None])[0, target]
+        for i in range(0, live.numel(), self.batch_size):
+            sel = live[i : i + self.batch_size]
+            scores[sel] = self.forward(x[None] * masks[sel, None])[:, target]
+        return scores
 
     def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
         out = []

@@ -16,5 +16,7 @@ from camkit.methods.registry import register
 
 @register("softmax-cam")
 class SoftmaxCAM(CAM):
+    reference = "ENGN8536 Lab 4 (after Wang et al., SSENet, arXiv 1909.03714)"
+
     def class_weights(self, weight: torch.Tensor) -> torch.Tensor:
         return torch.softmax(weight, dim=1)

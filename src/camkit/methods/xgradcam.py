@@ -16,6 +16,8 @@ EPS = 1e-7
 
 @register("xgrad-cam")
 class XGradCAM(GradCAM):
+    reference = "Fu et al., Axiom-based Grad-CAM, BMVC 2020"
+
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         s = a.sum(dim=(2, 3), keepdim=True)
         return (g * a / (s + EPS)).sum(dim=(2, 3))
