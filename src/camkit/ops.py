@@ -33,3 +33,93 @@ def upsample(maps: torch.Tensor, size: tuple[int, int] | int) -> torch.Tensor:
 def binarize(maps: torch.Tensor, threshold: float) -> torch.Tensor:
     """Foreground where ``map >= threshold``. (...) float -> (...) bool. Not differentiable."""
     return maps >= threshold
+
+
+def sigmoid(maps: torch.Tensor) -> torch.Tensor:
+    """Sigmoid normalization (the Flower-17 study): (...) -> (...) in (0, 1)."""
+    return torch.sigmoid(maps)
+
+
+def relu_max(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """ReLU, then divide by the map's max (the study's "ReLU hybrid"). (..., h, w) -> [0, 1].
+    A map with no positive value becomes all zeros."""
+    r = torch.relu(maps)
+    mx = r.flatten(-2).amax(-1)[..., None, None]
+    return torch.where(mx > eps, r / mx.clamp_min(eps), torch.zeros_like(r))
+
+
+def tanh_max(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """LayerCAM's scaling tanh(2 M / max M) per map. (..., h, w) -> [0, 1) for M >= 0."""
+    mx = maps.flatten(-2).amax(-1)[..., None, None].clamp_min(eps)
+    return torch.tanh(2 * maps / mx)
+
+
+def display_stretch(maps: torch.Tensor, floor: float = 0.3, gain: float = 1.5) -> torch.Tensor:
+    """The Flower-17 study's display post-processing of [0, 1] maps: zero below ``floor``,
+    multiply by ``gain``, clamp to 1."""
+    return torch.where(maps < floor, torch.zeros_like(maps), maps * gain).clamp(max=1.0)
+
+
+NORMALIZATIONS = {"minmax": minmax, "sigmoid": sigmoid, "relu-max": relu_max, "tanh-max": tanh_max}
+
+
+def normalize(maps: torch.Tensor, method: str = "minmax") -> torch.Tensor:
+    """Apply a normalization by name: minmax, sigmoid, relu-max or tanh-max."""
+    from camkit.errors import CamkitError
+
+    try:
+        return NORMALIZATIONS[method](maps)
+    except KeyError:
+        raise CamkitError(f"--norm {method}: unknown; choose one of {', '.join(NORMALIZATIONS)}") from None
+
+
+def percentile(maps: torch.Tensor, q: float) -> torch.Tensor:
+    """The q-th percentile (0-100, linear interpolation as numpy's default) of each map.
+    (B, h, w) -> (B,)."""
+    return torch.quantile(maps.flatten(1).float(), q / 100.0, dim=1).to(maps.dtype)
+
+
+def threshold_relative(
+    maps: torch.Tensor, theta: float, reference: str = "max", q: float = 98.0
+) -> torch.Tensor:
+    """Foreground where ``map >= theta · ref``, ref = the map's max (CAM's usual rule, Bae et
+    al. Eq. 3) or its q-th percentile (PaS, Bae et al. Eq. 6; default q = 98).
+    (B, h, w) -> (B, h, w) bool."""
+    from camkit.errors import CamkitError
+
+    if reference == "max":
+        ref = maps.flatten(1).amax(1)
+    elif reference == "percentile":
+        ref = percentile(maps, q)
+    else:
+        raise CamkitError(f"--threshold-reference {reference}: use max or percentile")
+    return maps >= theta * ref[:, None, None]
+
+
+def mask_to_boxes(mask: torch.Tensor, mode: str = "largest") -> torch.Tensor:
+    """Boxes around the 8-connected components of one (H, W) bool mask.
+
+    ``mode="largest"``: the component with the most pixels (first in scan order on ties), as a
+    (1, 4) tensor; ``"all"``: one box per component, largest first. Boxes are inclusive pixel
+    coordinates (x0, y0, x1, y1), int64, on the mask's device; an empty mask gives (0, 4).
+    Labelling runs on the CPU (scipy.ndimage), the one step with no tensor op.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    from camkit.errors import CamkitError
+
+    if mode not in ("largest", "all"):
+        raise CamkitError(f"--boxes {mode}: use largest or all")
+    lab, n = ndimage.label(mask.detach().bool().cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return torch.zeros((0, 4), dtype=torch.int64, device=mask.device)
+    sizes = np.bincount(lab.ravel())[1:]
+    order = np.argsort(-sizes, kind="stable")
+    if mode == "largest":
+        order = order[:1]
+    slices = ndimage.find_objects(lab)
+    boxes = [
+        [slices[k][1].start, slices[k][0].start, slices[k][1].stop - 1, slices[k][0].stop - 1] for k in order
+    ]
+    return torch.tensor(boxes, dtype=torch.int64, device=mask.device)

@@ -141,3 +141,21 @@ def test_cross_validation_reports_folds_and_tests_once(fake_fmnist: Path, tmp_pa
         (tmp_path / f"t/fold{i}/best.safetensors").is_file() for i in (1, 2, 3)
     )
     assert 0.0 <= s["test"]["accuracy"] <= 1.0
+
+
+def test_resume_with_another_architecture_says_what_differs(fake_fmnist: Path, tmp_path: Path) -> None:
+    cfg = tiny_cfg(fake_fmnist, tmp_path, epochs=2)
+    stop_after_first_epoch(cfg)
+    other = tiny_cfg(fake_fmnist, tmp_path, epochs=2, resume=True)
+    other.model = ModelConfig(backbone="resnet18", layer="layer2")
+    with pytest.raises(
+        CamkitError, match=r"--resume: .* holds another model: layer is 'layer2', expected 'layer1'"
+    ):
+        train_run(other)
+    # without the run's config.json, the resume state itself is checked
+    (tmp_path / "t" / "config.json").unlink()
+    with pytest.raises(
+        CamkitError,
+        match=r"last\.pt was saved for another model \(backbone\.layer2\.0\.conv1\.weight: missing",
+    ):
+        train_run(other)

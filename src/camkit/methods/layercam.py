@@ -18,13 +18,7 @@ from torch import nn
 from camkit.errors import CamkitError
 from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.registry import register
-from camkit.ops import minmax, upsample
-
-
-def tanh_scale(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """LayerCAM's scaling tanh(2 M / max M) per map: (N, h, w) -> (N, h, w) in [0, 1) for M >= 0."""
-    mx = m.flatten(1).amax(1).clamp_min(eps)[:, None, None]
-    return torch.tanh(2 * m / mx)
+from camkit.ops import minmax, tanh_max, upsample
 
 
 @register("layercam")
@@ -52,5 +46,5 @@ class LayerCAM(CAMMethod):
     def fuse(self, low: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         if len(low) == 1:
             return upsample(low[0], size)
-        norm = minmax if self.layer_norm == "minmax" else tanh_scale
+        norm = minmax if self.layer_norm == "minmax" else tanh_max
         return sum(w * upsample(norm(m), size) for w, m in zip(self.layer_weights, low, strict=True))  # type: ignore[return-value]

@@ -31,7 +31,13 @@ from camkit.io import atomic_path, write_json
 from camkit.metrics.classification import Accuracy
 from camkit.models.camnet import CAMNet
 from camkit.progress import NoProgress, Progress
-from camkit.train.checkpoint import load_checkpoint, load_state, save_checkpoint, save_state
+from camkit.train.checkpoint import (
+    describe_mismatch,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    save_state,
+)
 from camkit.train.config import RunConfig, TrainConfig, resolve_device
 
 log = logging.getLogger(__name__)
@@ -132,6 +138,15 @@ def fit(
     state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
     if cfg.resume:
         st = load_state(state_path)
+        own = model.state_dict()
+        diff = [k for k in own if k not in st["model"] or tuple(st["model"][k].shape) != tuple(own[k].shape)]
+        if diff:
+            k = diff[0]
+            found = tuple(st["model"][k].shape) if k in st["model"] else "missing"
+            raise CamkitError(
+                f"--resume: {state_path} was saved for another model ({k}: {found} vs {tuple(own[k].shape)}); "
+                "resume with the run's original --backbone/--layer/--num-classes"
+            )
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         if sched is not None and st.get("scheduler"):
@@ -228,6 +243,13 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     if cfg.model.num_classes != len(names):
         log.info("setting num_classes to %d from the dataset", len(names))
         cfg.model.num_classes = len(names)
+    if cfg.train.resume and (run_dir / "config.json").is_file():
+        before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
+        diff = describe_mismatch(cfg.model.arch(), before.arch())
+        if diff:
+            raise CamkitError(
+                f"--resume: {run_dir} holds another model: {diff}; resume with the run's settings"
+            )
     write_json(run_dir / "config.json", cfg.to_dict())
     train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
     torch.manual_seed(cfg.train.seed)
