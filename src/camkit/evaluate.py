@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -29,14 +30,23 @@ def normalized_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def score_maps(
-    ms: MapSet, ds: Dataset, threshold: float | None = None, step: float = 0.01, batch_size: int = 128
+    ms: MapSet,
+    ds: Dataset,
+    threshold: float | None = None,
+    step: float = 0.01,
+    batch_size: int = 128,
+    wsol: bool = False,
 ) -> dict[str, object]:
-    """Mean IoU of ``ms`` against the masks of ``ds`` (same order), swept over thresholds.
+    """Score ``ms`` against the masks of ``ds`` (same order) in one pass over the maps.
 
-    Returns ``miou`` at ``threshold`` (None: at the peak), ``peak_iou``, ``peak_threshold``,
-    the curve, and the per-image IoU list at the reported threshold. One pass over the maps;
-    memory is O(images × thresholds) for the per-image curves, never O(pixels).
+    Always: mean IoU at ``threshold`` (None: at the peak), ``peak_iou``, ``peak_threshold``,
+    the curve and the per-image IoU list at the reported threshold. With ``wsol``: also PxAP,
+    MaxBoxAcc (largest contour, IoU 0.5), MaxBoxAccV2 (all contours, IoU 0.3/0.5/0.7) and
+    GT-known / top-1 localization, against each mask's tight box (see camkit.metrics.wsol).
+    Memory is O(images × thresholds) for the per-image curves, never O(pixels).
     """
+    from camkit.metrics.wsol import BoxAccuracy, PxAP
+
     if len(ms) != len(ds):
         raise CamkitError(
             f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
@@ -47,13 +57,29 @@ def score_maps(
             raise CamkitError(f"--threshold {threshold}: must be between 0 and 1")
         thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
     curves: list[torch.Tensor] = []
+    pxap, box_v1, box_v2 = (
+        PxAP(step),
+        BoxAccuracy(step, (50,)),
+        BoxAccuracy(step, (30, 50, 70), multi_contour=True),
+    )
     start = 0
     for masks, has in _mask_batches(ds, batch_size):
         b = masks.shape[0]
         keep = has.bool()
         if keep.any():
             maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
-            curves.append(iou_curve(maps, masks[keep], thr).float())
+            gt = masks[keep]
+            curves.append(iou_curve(maps, gt, thr).float())
+            if wsol:
+                pxap.update(maps, gt)
+                boxes = [mask_box(m) for m in gt]
+                sel = torch.nonzero(keep, as_tuple=True)[0] + start
+                correct = ms.preds[sel] == ms.labels[sel]
+                nonempty = [i for i, bx in enumerate(boxes) if bx is not None]
+                if nonempty:
+                    idx = torch.tensor(nonempty)
+                    box_v1.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
+                    box_v2.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
         start += b
     if not curves:
         raise CamkitError("no image of this split has a mask; pass a split with masks (e.g. --split test)")
@@ -61,7 +87,7 @@ def score_maps(
     curve = per.double().mean(0)
     k = int(torch.argmax(curve))
     t_idx = k if threshold is None else int(torch.argmin((thr - threshold).abs()))
-    return {
+    out: dict[str, object] = {
         "threshold": round(float(thr[t_idx]), 6),
         "miou": float(curve[t_idx]),
         "peak_iou": float(curve[k]),
@@ -71,6 +97,32 @@ def score_maps(
         "miou_curve": [float(v) for v in curve],
         "per_image_iou": [round(float(v), 6) for v in per[:, t_idx]],
     }
+    if wsol:
+        out["pxap"] = pxap.compute() if float(pxap.pos.sum()) > 0 else None
+        precision, recall = pxap.curve()
+        out["pr_curve"] = {
+            "precision": [float(v) for v in np.nan_to_num(precision)],
+            "recall": [float(v) for v in np.nan_to_num(recall)],
+        }
+        if box_v1.count:
+            v1, v2 = box_v1.compute(), box_v2.compute()
+            out["max_box_acc"] = v1["max_box_acc"]
+            out["max_box_acc_threshold"] = v1["per_iou"][50]["best_threshold"]
+            out["gt_known_loc"] = v1["max_box_acc"]
+            out["top1_loc"] = v1["per_iou"][50]["top1_loc"]
+            out["max_box_acc_v2"] = v2["max_box_acc"]
+            out["max_box_acc_v2_per_iou"] = {str(d): v2["per_iou"][d]["max_box_acc"] for d in (30, 50, 70)}
+        else:
+            out.update({"max_box_acc": None, "max_box_acc_v2": None, "gt_known_loc": None, "top1_loc": None})
+    return out
+
+
+def mask_box(mask: torch.Tensor) -> np.ndarray | None:
+    """The tight inclusive box (1, 4) of a (H, W) mask's foreground (label 1); None if empty."""
+    ys, xs = torch.nonzero(mask == 1, as_tuple=True)
+    if ys.numel() == 0:
+        return None
+    return np.array([[int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]])
 
 
 def whole_image_iou(masks: torch.Tensor) -> torch.Tensor:

@@ -266,11 +266,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from camkit.io import write_json
 
     ms, ds = _maps_and_split(args)
-    res = score_maps(ms, ds, threshold=args.threshold, step=args.step)
-    print(f"{'method':<12} {'images':>6} {'threshold':>9} {'mIoU':>7} {'peak IoU':>9} {'peak t':>7}")
-    print(
-        f"{ms.method:<12} {res['images']:>6} {res['threshold']:>9.2f} {res['miou']:>7.4f} {res['peak_iou']:>9.4f} {res['peak_threshold']:>7.2f}"
-    )
+    res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
+    known = ms.labels >= 0
+    if bool(known.any()):
+        res["accuracy"] = float((ms.preds[known] == ms.labels[known]).float().mean())
+
+    def f(v: object, nd: int = 4) -> str:
+        return "n/a" if v is None else f"{v:.{nd}f}"  # type: ignore[str-format]
+
+    print(f"{ms.method}: {res['images']} images with masks")
+    rows = [
+        ("top-1 accuracy", f(res.get("accuracy"))),
+        (f"mIoU at t={res['threshold']:.2f}", f(res["miou"])),
+        (f"peak IoU (t={res['peak_threshold']:.2f})", f(res["peak_iou"])),
+        ("PxAP (%)", f(res["pxap"], 2)),
+        ("MaxBoxAcc / GT-known loc (%)", f(res["max_box_acc"], 2)),
+        ("top-1 loc (%)", f(res["top1_loc"], 2)),
+        ("MaxBoxAccV2 (%)", f(res["max_box_acc_v2"], 2)),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, val in rows:
+        print(f"  {name:<{width}}  {val:>8}")
+    if args.plots:
+        from camkit.viz.curves import plot_iou_curve, plot_pr_curve
+
+        plots = Path(args.plots)
+        plot_iou_curve(plots / "iou_curve.png", {ms.method: (res["thresholds"], res["miou_curve"])})
+        pr = res["pr_curve"]
+        plot_pr_curve(plots / "pr_curve.png", pr["precision"], pr["recall"], res["pxap"])
+        print(f"plots in {plots}")
     if args.out:
         write_json(args.out, res)
         print(f"wrote {args.out}")
@@ -367,12 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="output .npz file (one per method: NAME_METHOD.npz)")
     e.set_defaults(func=cmd_extract)
 
-    v = sub.add_parser("evaluate", help="score saved maps against masks (IoU, sweep)")
+    v = sub.add_parser("evaluate", help="score saved maps: IoU sweep, PxAP, MaxBoxAcc(V2), localization")
     v.add_argument("--maps", required=True, help="a .npz from camkit extract")
     v.add_argument("--split", help="split (default: the one the maps came from)")
     v.add_argument("--threshold", type=float, help="report mIoU here (default: at the sweep's peak)")
     v.add_argument("--step", type=float, default=0.01, help="threshold sweep step")
     v.add_argument("--out", help="write the results as JSON")
+    v.add_argument("--plots", help="a folder for iou_curve.png and pr_curve.png")
     add_data_args(v)
     v.set_defaults(func=cmd_evaluate)
 

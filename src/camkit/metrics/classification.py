@@ -28,3 +28,14 @@ class Accuracy:
 
     def compute(self) -> dict[str, float]:
         return {f"top{k}": self.correct[k] / max(self.n, 1) for k in self.ks}
+
+
+def confusion(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, K) logits (or (B,) predictions) and (B,) labels -> (K, K) counts, rows = true class."""
+    from camkit.errors import CamkitError
+
+    pred = logits.argmax(1) if logits.ndim == 2 else logits
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise CamkitError(f"label {int(labels.max())} out of range 0..{num_classes - 1}")
+    idx = labels.long() * num_classes + pred.long()
+    return torch.bincount(idx.cpu(), minlength=num_classes * num_classes).view(num_classes, num_classes)

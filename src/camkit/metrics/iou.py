@@ -48,15 +48,17 @@ def sweep_counts(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor)
     thr = thresholds.to(device=maps.device, dtype=maps.dtype)
     if t > 1 and not bool((thr[1:] > thr[:-1]).all()):
         raise CamkitError("thresholds must be strictly increasing")
-    flat = maps.flatten(1)
-    # bin k holds values v with thr[k] <= v < thr[k+1]; bin -1 (below every threshold) is dropped
-    bins = torch.bucketize(flat, thr, right=True) - 1  # (B, HW) in [-1, T-1]
-    keep = bins >= 0
-    offs = torch.arange(b, device=maps.device)[:, None] * t
-    idx = (bins + offs)[keep]
+    # bucket j of a pixel: the number of thresholds <= v (0: below them all); int32 keeps the
+    # memory traffic low. Image b's buckets go to bins b*(T+1) + j, ground-truth pixels to a
+    # second block of B*(T+1) bins, so one bincount makes both histograms.
+    n = b * (t + 1)
+    idx = torch.bucketize(maps.flatten(1), thr, right=True, out_int32=True)
+    idx += (torch.arange(b, dtype=torch.int32, device=maps.device) * (t + 1))[:, None]
     g = gt.flatten(1)
-    hist_all = torch.bincount(idx, minlength=b * t).view(b, t)
-    hist_fg = torch.bincount((bins + offs)[keep & g], minlength=b * t).view(b, t)
+    idx += g.to(torch.int32) * n
+    hist = torch.bincount(idx.flatten(), minlength=2 * n)
+    hist_bg, hist_fg = hist[:n].view(b, t + 1)[:, 1:], hist[n:].view(b, t + 1)[:, 1:]
+    hist_all = hist_bg + hist_fg
     pred = hist_all.flip(1).cumsum(1).flip(1)
     inter = hist_fg.flip(1).cumsum(1).flip(1)
     area = g.sum(1, keepdim=True).expand(b, t)
