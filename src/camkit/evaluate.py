@@ -8,6 +8,7 @@ images is reported at a chosen threshold and over a sweep (0 to 1, step 0.01) wi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -171,3 +172,29 @@ def baseline_scores(
         "whole_image": {"miou": w, "peak_iou": w, "peak_threshold": None},
         "centre_box": {"miou": c, "peak_iou": c, "peak_threshold": None, "box_hw": list(box_hw)},
     }
+
+
+def folder_iou(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, float]:
+    """The lab's per-image IoU list: every mask in ``pred_dir`` against the mask of the same
+    stem in ``gt_dir`` (binary masks, read as in camkit.data.folders). Returns {stem: IoU}."""
+    from camkit.data.folders import IMAGE_EXTS, read_mask
+
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    for d, opt in ((pred_dir, "--pred-masks"), (gt_dir, "--gt-masks")):
+        if not d.is_dir():
+            raise CamkitError(f"{opt} {d}: folder not found")
+    gts = {p.stem: p for p in gt_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS}
+    preds = sorted(p for p in pred_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not preds:
+        raise CamkitError(f"--pred-masks {pred_dir}: no mask images found")
+    out = {}
+    for p in preds:
+        if p.stem not in gts:
+            raise CamkitError(f"--gt-masks {gt_dir}: no mask named {p.stem}.* for {p.name}")
+        a, b = read_mask(p), read_mask(gts[p.stem])
+        if a.shape != b.shape:
+            raise CamkitError(
+                f"{p}: mask is {a.shape[1]}x{a.shape[0]} but {gts[p.stem].name} is {b.shape[1]}x{b.shape[0]}"
+            )
+        out[p.stem] = float(iou(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0])
+    return out

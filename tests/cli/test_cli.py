@@ -155,3 +155,63 @@ def test_extract_bad_input(photos: Path, tmp_path: Path) -> None:
     assert_one_line_error(
         run(*base, "--images", str(photos), "--method", "gradcam"), "--method gradcam", "grad-cam"
     )
+
+
+def test_evaluate_reports_wsol_metrics_and_plots(quick_demo: Path, tmp_path: Path) -> None:
+    maps = tmp_path / "m.npz"
+    assert run("extract", "--run", str(quick_demo / "run"), "--out", str(maps)).returncode == 0
+    p = run(
+        "evaluate",
+        "--maps",
+        str(maps),
+        "--out",
+        str(tmp_path / "ev.json"),
+        "--plots",
+        str(tmp_path / "plots"),
+    )
+    assert p.returncode == 0, p.stderr
+    for row in ("PxAP", "MaxBoxAcc", "MaxBoxAccV2", "top-1 loc", "peak IoU"):
+        assert row in p.stdout
+    ev = json.loads((tmp_path / "ev.json").read_text())
+    for key in ("pxap", "max_box_acc", "max_box_acc_v2", "gt_known_loc", "top1_loc", "accuracy"):
+        assert isinstance(ev[key], float) and 0.0 <= ev[key] <= 100.0, key
+    assert ev["top1_loc"] <= ev["gt_known_loc"]
+    assert "NaN" not in (tmp_path / "ev.json").read_text()
+    for png in ("iou_curve.png", "pr_curve.png"):
+        assert (tmp_path / "plots" / png).stat().st_size > 5000
+
+
+def test_evaluate_constant_and_nan_maps(quick_demo: Path, tmp_path: Path) -> None:
+    maps = tmp_path / "m.npz"
+    assert run("extract", "--run", str(quick_demo / "run"), "--out", str(maps)).returncode == 0
+    z = dict(np.load(maps))
+    z["maps"] = np.zeros_like(z["maps"])  # all-constant maps: scores, no NaN
+    np.savez(tmp_path / "const.npz", **z)
+    p = run("evaluate", "--maps", str(tmp_path / "const.npz"), "--out", str(tmp_path / "c.json"))
+    assert p.returncode == 0, p.stderr
+    assert "NaN" not in (tmp_path / "c.json").read_text()
+    z["maps"][0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **z)
+    assert_one_line_error(run("evaluate", "--maps", str(tmp_path / "nan.npz")), "NaN")
+
+
+def test_evaluate_mask_folders(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    a = np.zeros((4, 4), np.uint8)
+    a[:2, :2] = 255  # 4 px
+    b = np.zeros((4, 4), np.uint8)
+    b[:2, :3] = 255  # 6 px, overlap 4
+    Image.fromarray(a).save(tmp_path / "pred" / "img1.png")
+    Image.fromarray(b).save(tmp_path / "gt" / "img1.png")
+    p = run("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt"))
+    assert p.returncode == 0, p.stderr
+    assert "img1\t0.6667" in p.stdout
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "gt" / "img1.png")
+    assert_one_line_error(
+        run("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt")),
+        "img1.png",
+        "4x4",
+    )

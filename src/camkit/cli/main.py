@@ -265,6 +265,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from camkit.evaluate import score_maps
     from camkit.io import write_json
 
+    if args.pred_masks or args.gt_masks:
+        from camkit.evaluate import folder_iou
+
+        if not (args.pred_masks and args.gt_masks):
+            raise CamkitError("--pred-masks and --gt-masks go together")
+        ious = folder_iou(args.pred_masks, args.gt_masks)
+        for stem, v in ious.items():
+            print(f"{stem}\t{v:.4f}")
+        mean = sum(ious.values()) / len(ious)
+        print(f"mean IoU over {len(ious)} masks: {mean:.4f}")
+        if args.out:
+            write_json(args.out, {"per_image_iou": ious, "miou": mean})
+        return 0
+    if not args.maps:
+        raise CamkitError("pass --maps FILE (or --pred-masks DIR --gt-masks DIR)")
     ms, ds = _maps_and_split(args)
     res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
     known = ms.labels >= 0
@@ -392,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_extract)
 
     v = sub.add_parser("evaluate", help="score saved maps: IoU sweep, PxAP, MaxBoxAcc(V2), localization")
-    v.add_argument("--maps", required=True, help="a .npz from camkit extract")
+    v.add_argument("--maps", help="a .npz from camkit extract")
+    v.add_argument("--pred-masks", help="a folder of predicted binary masks (the lab's per-image IoU list)")
+    v.add_argument("--gt-masks", help="the folder of ground-truth masks with the same file stems")
     v.add_argument("--split", help="split (default: the one the maps came from)")
     v.add_argument("--threshold", type=float, help="report mIoU here (default: at the sweep's peak)")
     v.add_argument("--step", type=float, default=0.01, help="threshold sweep step")
