@@ -65,3 +65,26 @@ def test_mask_to_boxes_largest_and_all() -> None:
     assert mask_to_boxes(mask).tolist() == [[3, 2, 7, 5]]
     assert mask_to_boxes(mask, "all").tolist() == [[3, 2, 7, 5], [0, 0, 1, 1]]
     assert mask_to_boxes(torch.zeros(3, 3, dtype=torch.bool)).shape == (0, 4)
+
+
+def test_atomic_writes_keep_old_content_on_failure_and_normal_modes(tmp_path) -> None:
+    import os
+
+    from camkit.io import atomic_path, write_json
+
+    p = tmp_path / "a.json"
+    write_json(p, {"x": 1})
+    assert oct(p.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    with pytest.raises(RuntimeError), atomic_path(p) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert p.read_text().strip().startswith("{") and '"x": 1' in p.read_text()
+    assert os.listdir(tmp_path) == ["a.json"]  # no temporary left behind
+
+
+def _umask() -> int:
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m

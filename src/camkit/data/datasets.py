@@ -91,15 +91,7 @@ class ArrayDataset(Dataset):
         img = img.unsqueeze(0).expand(3, -1, -1) if img.ndim == 2 else img.permute(2, 0, 1)
         img = img.float().div_(255.0)
         mask = self.masks[i] if self.masks is not None else torch.zeros(img.shape[1:], dtype=torch.uint8)
-        if img.shape[-1] != self.image_size or img.shape[-2] != self.image_size:
-            img, mask = _resize(img, mask, self.image_size)
-        return {
-            "image": img,
-            "label": self.labels[i],
-            "mask": mask,
-            "has_mask": self.masks is not None,
-            "index": i,
-        }
+        return _sample(img, self.labels[i], mask, self.masks is not None, i, self.image_size)
 
 
 class FileDataset(Dataset):
@@ -130,14 +122,15 @@ class FileDataset(Dataset):
             mask = torch.from_numpy(m.astype(np.uint8))
         else:
             mask = torch.zeros(img.shape[1:], dtype=torch.uint8)
-        img, mask = _resize(img, mask, self.image_size)
-        return {
-            "image": img,
-            "label": self.labels[i],
-            "mask": mask,
-            "has_mask": r.mask is not None,
-            "index": i,
-        }
+        return _sample(img, self.labels[i], mask, r.mask is not None, i, self.image_size)
+
+
+def _sample(
+    img: torch.Tensor, label: torch.Tensor, mask: torch.Tensor, has_mask: bool, i: int, size: int
+) -> dict[str, Any]:
+    """The sample dict (see the module docstring), resized to ``size``."""
+    img, mask = _resize(img, mask, size)
+    return {"image": img, "label": label, "mask": mask, "has_mask": has_mask, "index": i}
 
 
 def _resize(img: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -229,9 +229,11 @@ class CAMMethod:
         rows of an eval-mode batch are independent, so each pass serves every sample at once.
         """
         n = sample.numel()
-        rank = torch.zeros_like(sample)
-        for i in range(1, n):  # position of each pair among its sample's targets
-            rank[i] = rank[i - 1] + 1 if sample[i] == sample[i - 1] else 0
+        # position of each pair among its sample's targets (pairs of a sample are contiguous)
+        pos = torch.arange(n, device=sample.device)
+        starts = torch.ones_like(sample, dtype=torch.bool)
+        starts[1:] = sample[1:] != sample[:-1]
+        rank = pos - torch.cummax(torch.where(starts, pos, torch.zeros_like(pos)), 0).values
         out = [a.new_zeros((n, *a.shape[1:])) for a in acts]
         rounds = int(rank.max()) + 1 if n else 0
         for r in range(rounds):
