@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from camkit.errors import CamkitError
 from camkit.maps import MapSet
 from camkit.metrics.iou import default_thresholds, iou, iou_curve
+from camkit.metrics.segmentation import confusion_matrix, scores_from_confusion
 from camkit.ops import minmax, upsample
 
 
@@ -41,7 +42,8 @@ def score_maps(
     """Score ``ms`` against the masks of ``ds`` (same order) in one pass over the maps.
 
     Always: mean IoU at ``threshold`` (None: at the peak), ``peak_iou``, ``peak_threshold``,
-    the curve and the per-image IoU list at the reported threshold. With ``wsol``: also PxAP,
+    the curve, the per-image IoU list at the reported threshold, and the background/foreground
+    segmentation scores there (dataset-level mIoU, FP, FN, precision, recall). With ``wsol``: also PxAP,
     MaxBoxAcc (largest contour, IoU 0.5), MaxBoxAccV2 (all contours, IoU 0.3/0.5/0.7) and
     GT-known / top-1 localization, against each mask's tight box (see camkit.metrics.wsol).
     Memory is O(images × thresholds) for the per-image curves, never O(pixels).
@@ -88,6 +90,16 @@ def score_maps(
     curve = per.double().mean(0)
     k = int(torch.argmax(curve))
     t_idx = k if threshold is None else int(torch.argmin((thr - threshold).abs()))
+    # background/foreground confusion at the reported threshold: the WSSS-style scores
+    conf = torch.zeros(2, 2, dtype=torch.int64)
+    start = 0
+    for masks, has in _mask_batches(ds, batch_size):
+        b = masks.shape[0]
+        keep = has.bool()
+        if keep.any():
+            maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
+            conf += confusion_matrix((maps >= float(thr[t_idx])).long(), masks[keep].long(), 2)
+        start += b
     out: dict[str, object] = {
         "threshold": round(float(thr[t_idx]), 6),
         "miou": float(curve[t_idx]),
@@ -97,6 +109,7 @@ def score_maps(
         "thresholds": [round(float(t), 6) for t in thr],
         "miou_curve": [float(v) for v in curve],
         "per_image_iou": [round(float(v), 6) for v in per[:, t_idx]],
+        "segmentation": {k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},
     }
     if wsol:
         out["pxap"] = pxap.compute() if float(pxap.pos.sum()) > 0 else None

@@ -215,3 +215,12 @@ def test_evaluate_mask_folders(tmp_path: Path) -> None:
         "img1.png",
         "4x4",
     )
+
+
+def test_faithfulness_command_on_photos(photos: Path, tmp_path: Path) -> None:
+    p = run("faithfulness", "--model", "efficientnet_lite0", "--images", str(photos), "--method", "grad-cam",
+            "--layer", "backbone.head", "--steps", "4", "--out", str(tmp_path / "f.json"))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    r = json.loads((tmp_path / "f.json").read_text())["methods"]["grad-cam"]
+    assert 0.0 <= r["deletion_auc"] <= 1.0 and 0.0 <= r["insertion_auc"] <= 1.0
+    assert 0.0 <= r["average_drop"] <= 100.0 and 0.0 <= r["increase_in_confidence"] <= 100.0

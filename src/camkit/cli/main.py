@@ -197,21 +197,16 @@ def _image_folder(folder: str, image_size: int) -> Any:
     return ds
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
+def _model_images(args: argparse.Namespace, device: Any) -> tuple[Any, list[str], Any, Any, str, str]:
+    """(model, class names, data config or None, dataset, split name, source) for extract-like
+    commands: a checkpoint (--run/--checkpoint) or a pretrained --model, over --images or a split."""
     from camkit.data.datasets import build_split
-    from camkit.maps import extract, save_maps
-    from camkit.methods import get_method
     from camkit.train.checkpoint import load_checkpoint
-    from camkit.train.config import resolve_device
 
-    device = resolve_device(args.device)
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    for m in methods:
-        get_method(m)  # unknown names fail before any work
     if args.model:
         from camkit.models.pretrained import imagenet_categories, imagenet_model
 
-        model, names, data = imagenet_model(args.model), imagenet_categories(), None
+        model, names, data = imagenet_model(args.model).to(device), imagenet_categories(), None
         source = f"imagenet:{args.model}"
     else:
         data, ckpt, _ = _model_and_data(args)
@@ -219,24 +214,97 @@ def cmd_extract(args: argparse.Namespace) -> int:
         names, source = meta["class_names"], str(ckpt)
     if args.images:
         size = args.image_size or (224 if args.model else (data.image_size if data else 224))
-        ds, split = _image_folder(args.images, size), "images"
-    elif data is not None:
-        ds, split = build_split(data, args.split), args.split
-    else:
+        return model, names, None, _image_folder(args.images, size), "images", source
+    if data is None:
         raise CamkitError("--model needs --images DIR (a folder of images to explain)")
+    return model, names, data, build_split(data, args.split), args.split, source
+
+
+def _method_args(args: argparse.Namespace) -> tuple[list[str], Any, dict[str, Any]]:
+    from camkit.methods import get_method
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    for m in methods:
+        get_method(m)  # unknown names fail before any work
     layers = [s.strip() for s in args.layer.split(",")] if args.layer else None
     kw: dict[str, Any] = {}
     if args.layer_weights:
         kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+    return methods, layers, kw
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from camkit.maps import extract, save_maps
+    from camkit.train.config import resolve_device
+
+    device = resolve_device(args.device)
+    methods, layers, kw = _method_args(args)
+    model, names, data, ds, split, source = _model_images(args, device)
     out = Path(args.out)
     for m in methods:
         ms = extract(model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **kw)
         ms.meta = {"source": source, "split": split, "class_names": names, "layers": layers}
-        if data is not None and not args.images:
+        if data is not None:
             ms.meta["data"] = dataclasses.asdict(data)
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
         print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
+    return 0
+
+
+def cmd_faithfulness(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from camkit.io import write_json
+    from camkit.maps import resolve_targets
+    from camkit.methods import get_method
+    from camkit.metrics.faithfulness import average_drop_increase, deletion_insertion
+    from camkit.ops import minmax
+    from camkit.train.config import resolve_device
+
+    device = resolve_device(args.device)
+    methods, layers, kw = _method_args(args)
+    model, _, _, ds, split, source = _model_images(args, device)
+    model.eval()
+    if args.num:
+        ds = torch.utils.data.Subset(ds, range(min(args.num, len(ds))))
+    results: dict[str, dict[str, float]] = {}
+    for m in methods:
+        sums = {"deletion_auc": 0.0, "insertion_auc": 0.0, "average_drop": 0.0, "increase_in_confidence": 0.0}
+        n = 0
+        bar = _progress()
+        loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
+        bar.start(len(loader), f"faithfulness {m}")
+        with get_method(m)(model, layers, **kw) as method:
+            for batch in loader:
+                x = batch["image"].to(device)
+                tgt = resolve_targets(args.target, batch["label"].to(device))
+                r = method(x, "pred" if tgt is None else tgt)
+                maps = minmax(r.maps)
+                for mode in ("deletion", "insertion"):
+                    auc = deletion_insertion(model, x, maps, r.target, mode, steps=args.steps)["auc"]
+                    sums[f"{mode}_auc"] += float(auc.sum())
+                adic = average_drop_increase(model, x, maps, r.target)
+                sums["average_drop"] += adic["average_drop"] * len(x)
+                sums["increase_in_confidence"] += adic["increase_in_confidence"] * len(x)
+                n += len(x)
+                bar.advance(1)
+        bar.close()
+        results[m] = {k: v / n for k, v in sums.items()}
+    print(f"{source} on {split}, {n} images, {args.steps} steps")
+    print(
+        f"{'method':<14} {'deletion AUC':>12} {'insertion AUC':>13} {'Avg Drop %':>10} {'Incr. Conf. %':>13}"
+    )
+    for m, r in results.items():
+        print(
+            f"{m:<14} {r['deletion_auc']:>12.4f} {r['insertion_auc']:>13.4f} {r['average_drop']:>10.2f} {r['increase_in_confidence']:>13.2f}"
+        )
+    if args.out:
+        write_json(
+            args.out, {"source": source, "split": split, "images": n, "steps": args.steps, "methods": results}
+        )
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -284,7 +352,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
     known = ms.labels >= 0
     if bool(known.any()):
+        from camkit.metrics.classification import confusion
+
         res["accuracy"] = float((ms.preds[known] == ms.labels[known]).float().mean())
+        k = max(len(ms.meta.get("class_names") or []), int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
+        res["confusion_matrix"] = confusion(ms.preds[known], ms.labels[known], k).tolist()
 
     def f(v: object, nd: int = 4) -> str:
         return "n/a" if v is None else f"{v:.{nd}f}"  # type: ignore[str-format]
@@ -294,6 +366,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ("top-1 accuracy", f(res.get("accuracy"))),
         (f"mIoU at t={res['threshold']:.2f}", f(res["miou"])),
         (f"peak IoU (t={res['peak_threshold']:.2f})", f(res["peak_iou"])),
+        (
+            "seg. mIoU (bg+fg) / FP / FN",
+            " / ".join(f(res["segmentation"][x], 3) for x in ("miou", "fp", "fn")),
+        ),
         ("PxAP (%)", f(res["pxap"], 2)),
         ("MaxBoxAcc / GT-known loc (%)", f(res["max_box_acc"], 2)),
         ("top-1 loc (%)", f(res["top1_loc"], 2)),
@@ -405,6 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--out", required=True, help="output .npz file (one per method: NAME_METHOD.npz)")
     e.set_defaults(func=cmd_extract)
+
+    fa = sub.add_parser(
+        "faithfulness", help="deletion/insertion AUC, Average Drop and Increase in Confidence"
+    )
+    add_source_args(fa)
+    fa.add_argument("--model", help="a pretrained ImageNet classifier (efficientnet_lite0 works offline)")
+    fa.add_argument("--images", help="a folder of images")
+    fa.add_argument("--method", default="grad-cam", help="one or more methods, comma-separated")
+    fa.add_argument("--layer", help="target layer name(s), comma-separated")
+    fa.add_argument("--layer-weights", help="fusion weights for several layers")
+    fa.add_argument("--target", default="pred", help="pred (default), label, or a class id")
+    fa.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default 50)")
+    fa.add_argument("--num", type=int, help="score only the first N images")
+    fa.add_argument("--batch-size", type=int, default=16)
+    fa.add_argument("--device", default="auto")
+    fa.add_argument("--out", help="write the results as JSON")
+    fa.set_defaults(func=cmd_faithfulness)
 
     v = sub.add_parser("evaluate", help="score saved maps: IoU sweep, PxAP, MaxBoxAcc(V2), localization")
     v.add_argument("--maps", help="a .npz from camkit extract")
