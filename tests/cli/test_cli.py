@@ -224,3 +224,11 @@ def test_faithfulness_command_on_photos(photos: Path, tmp_path: Path) -> None:
     r = json.loads((tmp_path / "f.json").read_text())["methods"]["grad-cam"]
     assert 0.0 <= r["deletion_auc"] <= 1.0 and 0.0 <= r["insertion_auc"] <= 1.0
     assert 0.0 <= r["average_drop"] <= 100.0 and 0.0 <= r["increase_in_confidence"] <= 100.0
+
+
+def test_errors_from_dataloader_workers_stay_one_line(image_tree, tmp_path: Path) -> None:
+    root, _ = image_tree
+    (root / "train" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    p = run("train", "--dataset", "folder", "--data-root", str(root), "--image-size", "16", "--layer", "layer1",
+            "--epochs", "1", "--workers", "1", "--val-fraction", "0.1", "--out", str(tmp_path))  # fmt: skip
+    assert_one_line_error(p, "broken.jpg: cannot read this image")

@@ -536,6 +536,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(msg: str) -> str:
+    """A CamkitError raised in a DataLoader worker comes back with the worker's traceback in its
+    message; keep the user's one line."""
+    if "\n" not in msg:
+        return msg
+    last = msg.strip().splitlines()[-1]
+    return last.split("CamkitError: ", 1)[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -544,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CamkitError as e:
-        print(f"camkit: error: {e}", file=sys.stderr)
+        print(f"camkit: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("camkit: interrupted", file=sys.stderr)
