@@ -105,7 +105,7 @@ def test_pxap_perfect_and_inverted_maps() -> None:
         _pxap(torch.rand(4, 4), torch.zeros(4, 4, dtype=torch.uint8))
 
 
-def test_pxap_agrees_with_average_precision_on_binned_scores() -> None:
+def test_pxap_agrees_with_sklearn_and_torchmetrics_on_binned_scores() -> None:
     """On scores already on the threshold grid, PxAP is the step-wise average precision."""
     from sklearn.metrics import average_precision_score
 
@@ -115,3 +115,6 @@ def test_pxap_agrees_with_average_precision_on_binned_scores() -> None:
     scores = (torch.rand(40, 40, generator=g) * 0.6 + mask * 0.39).mul(100).floor().add(0.5).div(100).double()
     ref = 100 * average_precision_score(mask.flatten().numpy(), scores.flatten().double().numpy())
     assert _pxap(scores, mask) == pytest.approx(ref, abs=1e-6)
+    tm = pytest.importorskip("torchmetrics")
+    ref_tm = 100 * float(tm.functional.classification.binary_average_precision(scores.flatten(), mask.flatten().long()))
+    assert _pxap(scores, mask) == pytest.approx(ref_tm, abs=1e-4)
