@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.errors import CamkitError
 from camkit.maps import MapSet
-from camkit.metrics.iou import default_thresholds, iou, iou_curve
-from camkit.metrics.segmentation import confusion_matrix, scores_from_confusion
+from camkit.metrics.iou import default_thresholds, iou, sweep_counts
+from camkit.metrics.segmentation import scores_from_confusion
 from camkit.ops import minmax, upsample
 
 
@@ -60,6 +60,7 @@ def score_maps(
             raise CamkitError(f"--threshold {threshold}: must be between 0 and 1")
         thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
     curves: list[torch.Tensor] = []
+    counts = torch.zeros(thr.numel(), 4, dtype=torch.int64)
     pxap, box_v1, box_v2 = (
         PxAP(step),
         BoxAccuracy(step, (50,)),
@@ -72,7 +73,18 @@ def score_maps(
         if keep.any():
             maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
             gt = masks[keep]
-            curves.append(iou_curve(maps, gt, thr).float())
+            inter, pred, area = sweep_counts(maps, gt, thr)
+            union = pred + area - inter
+            curves.append(
+                torch.where(
+                    union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64)
+                ).float()
+            )
+            # dataset-level background/foreground confusion at every threshold: tp, fp, fn, tn
+            pixels = gt[0].numel()
+            counts += torch.stack([inter, pred - inter, area - inter, pixels - pred - area + inter], -1).sum(
+                0
+            )
             if wsol:
                 pxap.update(maps, gt)
                 boxes = [mask_box(m) for m in gt]
@@ -90,16 +102,8 @@ def score_maps(
     curve = per.double().mean(0)
     k = int(torch.argmax(curve))
     t_idx = k if threshold is None else int(torch.argmin((thr - threshold).abs()))
-    # background/foreground confusion at the reported threshold: the WSSS-style scores
-    conf = torch.zeros(2, 2, dtype=torch.int64)
-    start = 0
-    for masks, has in _mask_batches(ds, batch_size):
-        b = masks.shape[0]
-        keep = has.bool()
-        if keep.any():
-            maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
-            conf += confusion_matrix((maps >= float(thr[t_idx])).long(), masks[keep].long(), 2)
-        start += b
+    tp, fp, fn, tn = counts[t_idx].tolist()
+    conf = torch.tensor([[tn, fp], [fn, tp]])  # rows: ground truth (background, foreground)
     out: dict[str, object] = {
         "threshold": round(float(thr[t_idx]), 6),
         "miou": float(curve[t_idx]),

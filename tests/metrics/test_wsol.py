@@ -116,5 +116,7 @@ def test_pxap_agrees_with_sklearn_and_torchmetrics_on_binned_scores() -> None:
     ref = 100 * average_precision_score(mask.flatten().numpy(), scores.flatten().double().numpy())
     assert _pxap(scores, mask) == pytest.approx(ref, abs=1e-6)
     tm = pytest.importorskip("torchmetrics")
-    ref_tm = 100 * float(tm.functional.classification.binary_average_precision(scores.flatten(), mask.flatten().long()))
+    ref_tm = 100 * float(
+        tm.functional.classification.binary_average_precision(scores.flatten(), mask.flatten().long())
+    )
     assert _pxap(scores, mask) == pytest.approx(ref_tm, abs=1e-4)

@@ -153,7 +153,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_and_data(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+def _model_and_data(args: argparse.Namespace) -> tuple[Any, Path]:
     """The checkpoint and data config named by --run / --checkpoint plus overrides."""
     from camkit.data.datasets import DataConfig
     from camkit.train.checkpoint import read_metadata
@@ -172,7 +172,7 @@ def _model_and_data(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     else:
         raise CamkitError("pass --run RUN_DIR, --checkpoint FILE or --model NAME")
     read_metadata(ckpt)  # fail early, one line, on a bad file
-    return _apply(data, args, DATA_FIELDS), ckpt, ckpt
+    return _apply(data, args, DATA_FIELDS), ckpt
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -209,7 +209,7 @@ def _model_images(args: argparse.Namespace, device: Any) -> tuple[Any, list[str]
         model, names, data = imagenet_model(args.model).to(device), imagenet_categories(), None
         source = f"imagenet:{args.model}"
     else:
-        data, ckpt, _ = _model_and_data(args)
+        data, ckpt = _model_and_data(args)
         model, meta = load_checkpoint(ckpt, device=device)
         names, source = meta["class_names"], str(ckpt)
     if args.images:
