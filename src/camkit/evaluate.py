@@ -97,7 +97,9 @@ def score_maps(
                     box_v2.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
         start += b
     if not curves:
-        raise CamkitError("no image of this split has a mask; pass a split with masks (e.g. --split test)")
+        raise CamkitError(
+            "no image of this split has a mask; give the dataset masks (--mask-root, test_seg/) or pick a split that has them"
+        )
     per = torch.cat(curves)  # (N, T)
     curve = per.double().mean(0)
     k = int(torch.argmax(curve))

@@ -159,3 +159,67 @@ def test_resume_with_another_architecture_says_what_differs(fake_fmnist: Path, t
         match=r"last\.pt was saved for another model \(backbone\.layer2\.0\.conv1\.weight: missing",
     ):
         train_run(other)
+
+
+def test_early_stopping_rules_on_scripted_sequences() -> None:
+    from camkit.train.loop import EarlyStopping
+
+    s = EarlyStopping(patience=2)
+    improved = [True, False, True, False, False, True]  # stale: 0 1 0 1 2 -> stop after epoch 5
+    stops = [s.step(i) for i in improved]
+    assert stops.index(True) + 1 == 5
+    g = EarlyStopping(overfit_ratio=2.0)
+    losses = [(1.0, 1.5), (0.6, 1.1), (0.4, 0.81), (0.3, 0.7)]  # val > 2 x train first at epoch 3
+    assert [g.overfit(t, v) for t, v in losses] == [False, False, True, True]
+    assert not EarlyStopping().step(False)  # no rule: never stops
+
+
+def test_training_stops_early_and_never_selects_an_overfit_epoch(
+    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # script the validation losses: epoch 3 overfits (val > 2 x train); training must stop there
+    scripted = iter(
+        [{"loss": 0.5, "accuracy": 0.5}, {"loss": 0.4, "accuracy": 0.6}, {"loss": 50.0, "accuracy": 0.9}]
+        + [{"loss": 0.1, "accuracy": 1.0}] * 5
+    )
+    monkeypatch.setattr(
+        loop_mod,
+        "evaluate_classifier",
+        lambda *a, **k: next(scripted) if "ks" not in k else {"loss": 0, "accuracy": 0, "top3": 0, "top5": 0},
+    )
+    s = train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=6, overfit_ratio=2.0))
+    assert s["stopped"] == {"epoch": 3, "reason": "overfit"}
+    assert s["best_epoch"] == 2  # epoch 3 had the best accuracy but overfit
+    lines = (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_run_folder_has_csv_and_curves(fake_fmnist: Path, tmp_path: Path) -> None:
+    train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=2, schedule="step", step_epochs=1, label_smoothing=0.1))
+    rows = (tmp_path / "t" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy" and len(rows) == 3
+    assert (tmp_path / "t" / "curves.png").stat().st_size > 5000
+
+
+def test_step_and_cosine_schedules() -> None:
+    from camkit.train.loop import make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=1.0)
+    sched = make_scheduler(
+        opt, TrainConfig(epochs=4, lr=1.0, schedule="step", step_epochs=1, step_gamma=0.1), steps=40
+    )
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert (
+        lrs[0] == 1.0 and lrs[9] == 1.0 and lrs[10] == pytest.approx(0.1) and lrs[35] == pytest.approx(1e-3)
+    )
+    opt2 = torch.optim.Adam([p], lr=1.0)
+    cos = make_scheduler(opt2, TrainConfig(epochs=1, schedule="cosine"), steps=10)
+    for _ in range(5):
+        opt2.step()
+        cos.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.5)

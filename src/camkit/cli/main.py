@@ -29,7 +29,8 @@ MODEL_FIELDS = {
 }  # fmt: skip
 TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
-    "schedule": "schedule", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "schedule": "schedule", "step_epochs": "step_epochs", "step_gamma": "step_gamma",
+    "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
 }  # fmt: skip
 
 
@@ -85,15 +86,20 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
+    from camkit.train.config import SCHEDULES
+
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
+    g.add_argument("--step-epochs", type=int, help="step schedule: epochs between lr drops (default 10)")
+    g.add_argument("--step-gamma", type=float, help="step schedule: lr factor at each drop (default 0.1)")
+    g.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
+    g.add_argument("--patience", type=int, help="early stopping: epochs without a better val accuracy")
     g.add_argument(
-        "--schedule",
-        choices=("constant", "cosine", "onecycle"),
-        help="learning-rate schedule (default constant)",
+        "--overfit-ratio", type=float, help="stop once val loss > RATIO x train loss (the Flower-17 study: 2)"
     )
     g.add_argument(
         "--channels-last",

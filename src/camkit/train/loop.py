@@ -3,7 +3,8 @@
 A run folder ``OUT/EXP_ID/`` holds:
 
 * ``config.json``: the resolved :class:`RunConfig`;
-* ``metrics.jsonl``: one JSON line per epoch (train/val loss and accuracy);
+* ``metrics.jsonl`` and ``metrics.csv``: one row per epoch (train/val loss and accuracy), and
+  ``curves.png``, the loss and accuracy curves;
 * ``best.safetensors``: the weights of the epoch with the best validation accuracy
   (ties: lower validation loss), with their metadata;
 * ``last.pt``: the resume state (model, optimizer, epoch, RNG);
@@ -43,11 +44,34 @@ from camkit.train.config import RunConfig, TrainConfig, resolve_device
 log = logging.getLogger(__name__)
 
 
+class EarlyStopping:
+    """Stopping rules, checked after each epoch.
+
+    * ``patience``: stop after that many epochs without a better validation accuracy.
+    * ``overfit_ratio`` k (the Flower-17 study's guard, k = 2): stop once the validation loss
+      exceeds k times the training loss; that epoch and later ones are never selected.
+    """
+
+    def __init__(self, patience: int | None = None, overfit_ratio: float | None = None) -> None:
+        self.patience = patience
+        self.overfit_ratio = overfit_ratio
+        self.stale = 0
+
+    def overfit(self, train_loss: float, val_loss: float) -> bool:
+        return self.overfit_ratio is not None and val_loss > self.overfit_ratio * train_loss
+
+    def step(self, improved: bool) -> bool:
+        """Record whether this epoch improved; True when patience has run out."""
+        self.stale = 0 if improved else self.stale + 1
+        return self.patience is not None and self.stale >= self.patience
+
+
 @dataclass
 class FitResult:
     best_epoch: int
     best_val: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: dict[str, Any] | None = None  # {"epoch": e, "reason": "patience" | "overfit"}
 
 
 def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) -> DataLoader:
@@ -66,6 +90,11 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> 
     """The per-batch learning-rate schedule named by ``cfg.schedule`` (None for constant)."""
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    if cfg.schedule == "step":
+        per_epoch = max(1, steps // max(cfg.epochs, 1))
+        return torch.optim.lr_scheduler.StepLR(
+            opt, step_size=cfg.step_epochs * per_epoch, gamma=cfg.step_gamma
+        )
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.25
@@ -135,6 +164,7 @@ def fit(
     steps = cfg.epochs * math.ceil(len(train_ds) / cfg.batch_size)
     sched = make_scheduler(opt, cfg, steps)
     start, best, best_epoch, history = 1, None, 0, []
+    stopper, stopped = EarlyStopping(cfg.patience, cfg.overfit_ratio), None
     state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
     if cfg.resume:
         st = load_state(state_path)
@@ -153,6 +183,7 @@ def fit(
             sched.load_state_dict(st["scheduler"])
         start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], list(st["history"])
         torch.set_rng_state(st["rng"])
+        stopper.stale = int(st.get("stale", 0))
         log.info("resuming %s at epoch %d", run_dir, start)
     for epoch in range(start, cfg.epochs + 1):
         model.train()
@@ -165,7 +196,7 @@ def fit(
                 x = x.contiguous(memory_format=torch.channels_last)
             _check_labels(y, model.config.num_classes)
             out = model(x)
-            loss = F.cross_entropy(out.logits, y)
+            loss = F.cross_entropy(out.logits, y, label_smoothing=cfg.label_smoothing)
             lv = loss.item()
             if not math.isfinite(lv):
                 raise CamkitError(
@@ -190,7 +221,8 @@ def fit(
             "val_accuracy": val["accuracy"],
         }
         history.append(rec)
-        improved = _better(val, best)
+        overfit = stopper.overfit(rec["train_loss"], val["loss"])
+        improved = not overfit and _better(val, best)
         if improved:
             best, best_epoch = val, epoch
             save_checkpoint(
@@ -207,13 +239,29 @@ def fit(
         )
         with atomic_path(metrics_path) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+        with atomic_path(run_dir / "metrics.csv") as tmp:
+            keys = list(history[0])
+            tmp.write_text(
+                ",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in history)
+            )
         save_state(state_path, {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
             "scheduler": sched.state_dict() if sched is not None else None, "best": best,
-            "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(),
+            "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(), "stale": stopper.stale,
         })  # fmt: skip
-    assert best is not None
-    return FitResult(best_epoch, best, history)
+        if overfit or stopper.step(improved):
+            stopped = {"epoch": epoch, "reason": "overfit" if overfit else "patience"}
+            log.info("stopping after epoch %d (%s)", epoch, stopped["reason"])
+            break
+    if history:
+        from camkit.viz.curves import plot_training
+
+        plot_training(run_dir / "curves.png", history, run_dir.name)
+    if best is None:
+        raise CamkitError(
+            f"no epoch was eligible: validation loss exceeded {cfg.overfit_ratio} x training loss from the start; raise --overfit-ratio"
+        )
+    return FitResult(best_epoch, best, history, stopped)
 
 
 def prepare_run_dir(cfg: RunConfig) -> Path:
@@ -260,6 +308,8 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
         "val": result.best_val,
         "run_dir": str(run_dir),
     }
+    if result.stopped:
+        summary["stopped"] = result.stopped
     if cfg.train.test:
         device = resolve_device(cfg.train.device)
         best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)

@@ -65,3 +65,33 @@ def plot_pr_curve(
     """Pixel precision against recall, with the PxAP in the legend."""
     with _figure(path, (4.2, 3.6), "recall", "precision", title, ymax=1.02) as ax:
         ax.step(recall, precision, where="post", label=f"PxAP {ap:.1f}" if ap is not None else "PxAP n/a")
+
+
+def plot_training(path: str | os.PathLike[str], history: Sequence[dict[str, float]], title: str = "") -> None:
+    """Training and validation loss per epoch, and the validation accuracy on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    try:
+        ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train loss")
+        ax.plot(ep, [h["val_loss"] for h in history], "s-", label="val loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy")
+        ax.grid(alpha=0.3)
+        acc = ax.twinx()
+        acc.plot(ep, [h["val_accuracy"] for h in history], "^--", color="tab:green", label="val accuracy")
+        acc.set_ylabel("accuracy")
+        acc.set_ylim(0, 1)
+        lines = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7)
+        if title:
+            ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
