@@ -21,7 +21,8 @@ log = logging.getLogger("camkit")
 DATA_FIELDS = {
     "dataset": "dataset", "data_root": "root", "mask_root": "mask_root", "image_size": "image_size",
     "n_train": "n_train", "n_val": "n_val", "n_test": "n_test", "data_seed": "seed",
-    "val_fraction": "val_fraction", "cache_dir": "cache_dir",
+    "val_fraction": "val_fraction", "cache_dir": "cache_dir", "aug_hflip": "aug_hflip", "aug_rotate": "aug_rotate",
+    "aug_shift": "aug_shift", "aug_jitter": "aug_jitter", "aug_crop": "aug_crop",
 }  # fmt: skip
 MODEL_FIELDS = {
     "backbone": "backbone", "layer": "layer", "head": "head", "pretrained": "pretrained",
@@ -61,6 +62,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-test", type=int, help="fashion: test canvases")
     g.add_argument("--data-seed", type=int, help="fashion: generator seed")
     g.add_argument("--val-fraction", type=float, help="folder/lab: share of train held out for validation")
+    g.add_argument("--aug-hflip", action="store_true", default=None, help="augment: random horizontal flips")
+    g.add_argument("--aug-rotate", type=float, help="augment: random rotation in ±DEG (the study: 20)")
+    g.add_argument(
+        "--aug-shift", type=float, help="augment: random shift up to this fraction (the study: 0.2)"
+    )
+    g.add_argument("--aug-jitter", type=float, help="augment: colour jitter strength (e.g. 0.2)")
+    g.add_argument(
+        "--aug-crop", type=float, help="augment: random resized crop, minimum area fraction (e.g. 0.6)"
+    )
     g.add_argument(
         "--cache-dir",
         help="where generated benchmark splits are cached (default $CAMKIT_CACHE or ~/.cache/camkit)",

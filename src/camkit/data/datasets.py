@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from camkit.data import fashion
+from camkit.data.augment import AugmentConfig, Augmented
 from camkit.data.folders import (
     Record,
     check_mask_sizes,
@@ -59,6 +60,15 @@ class DataConfig:
     clutter: int = 8
     seed: int = 0
     cache_dir: str | None = None
+    # online augmentation of the training split (see camkit.data.augment)
+    aug_hflip: bool = False
+    aug_rotate: float = 0.0
+    aug_shift: float = 0.0
+    aug_jitter: float = 0.0
+    aug_crop: float = 0.0
+
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig(self.aug_hflip, self.aug_rotate, self.aug_shift, self.aug_jitter, self.aug_crop)
 
     def canvas(self) -> fashion.CanvasConfig:
         names = {f.name for f in fields(fashion.CanvasConfig)}
@@ -166,8 +176,15 @@ def class_names(cfg: DataConfig) -> list[str]:
 def build_split(cfg: DataConfig, split: str) -> Dataset:
     """Build one split: ``train``, ``val`` or ``test`` (the lab layout also has ``seg``).
 
-    Only the requested split is touched, so training never opens the test data.
+    Only the requested split is touched, so training never opens the test data. The train
+    split gets the configured online augmentation; the others never do.
     """
+    ds = _build_split(cfg, split)
+    aug = cfg.augment()
+    return Augmented(ds, aug, cfg.image_size) if split == "train" and aug.active else ds
+
+
+def _build_split(cfg: DataConfig, split: str) -> Dataset:
     if cfg.dataset == "fashion":
         if split not in fashion.SPLITS:
             raise CamkitError(f"--split {split}: the embedded benchmark has train, val and test")
