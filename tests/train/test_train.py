@@ -178,15 +178,12 @@ def test_training_stops_early_and_never_selects_an_overfit_epoch(
     fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # script the validation losses: epoch 3 overfits (val > 2 x train); training must stop there
+    # the first three calls are the epochs' validations, the fourth the final test
     scripted = iter(
         [{"loss": 0.5, "accuracy": 0.5}, {"loss": 0.4, "accuracy": 0.6}, {"loss": 50.0, "accuracy": 0.9}]
-        + [{"loss": 0.1, "accuracy": 1.0}] * 5
+        + [{"loss": 0.1, "accuracy": 1.0, "top3": 1.0, "top5": 1.0}] * 5
     )
-    monkeypatch.setattr(
-        loop_mod,
-        "evaluate_classifier",
-        lambda *a, **k: next(scripted) if "ks" not in k else {"loss": 0, "accuracy": 0, "top3": 0, "top5": 0},
-    )
+    monkeypatch.setattr(loop_mod, "evaluate_classifier", lambda *a, **k: next(scripted))
     s = train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=6, overfit_ratio=2.0))
     assert s["stopped"] == {"epoch": 3, "reason": "overfit"}
     assert s["best_epoch"] == 2  # epoch 3 had the best accuracy but overfit
@@ -197,7 +194,10 @@ def test_training_stops_early_and_never_selects_an_overfit_epoch(
 def test_run_folder_has_csv_and_curves(fake_fmnist: Path, tmp_path: Path) -> None:
     train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=2, schedule="step", step_epochs=1, label_smoothing=0.1))
     rows = (tmp_path / "t" / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy" and len(rows) == 3
+    assert (
+        rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_top3,val_top5"
+        and len(rows) == 3
+    )
     assert (tmp_path / "t" / "curves.png").stat().st_size > 5000
 
 
@@ -223,3 +223,31 @@ def test_step_and_cosine_schedules() -> None:
         opt2.step()
         cos.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_sweep_resumes_without_rerunning_finished_points(
+    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from camkit.train import sweep as sweep_mod
+
+    base = tiny_cfg(fake_fmnist, tmp_path, epochs=1)
+    base.train.exp_id = "sw"
+    grid = sweep_mod.parse_grid(["lr=1e-3,3e-3", "label-smoothing=0,0.1"], base)
+    assert grid == {"lr": [1e-3, 3e-3], "label_smoothing": [0.0, 0.1]}
+    calls: list[str] = []
+    real = sweep_mod.train_run
+    monkeypatch.setattr(
+        sweep_mod, "train_run", lambda cfg, p=None: (calls.append(cfg.train.exp_id), real(cfg, p))[1]
+    )
+    first = sweep_mod.run_sweep(base, grid)
+    assert len(calls) == 4 and len(first["points"]) == 4
+    table = (tmp_path / "sw" / "sweep.md").read_text()
+    assert "lr=0.001,label_smoothing=0.1" in table and "val top-5" in table
+    # a crash after the last point trained but before it finished: no summary.json
+    (tmp_path / "sw" / "lr=0.003,label_smoothing=0.1" / "summary.json").unlink()
+    calls.clear()
+    again = sweep_mod.run_sweep(base, grid)
+    assert calls == ["lr=0.003,label_smoothing=0.1"]  # only the unfinished point ran (resumed)
+    assert [p["val_top1"] for p in again["points"]] == [p["val_top1"] for p in first["points"]]
+    with pytest.raises(CamkitError, match="--grid lrate: not a config field; close matches: layer, lr"):
+        sweep_mod.parse_grid(["lrate=1"], base)

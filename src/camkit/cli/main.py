@@ -156,6 +156,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from camkit.train.sweep import parse_grid, run_sweep, summary_table
+
+    cfg = run_config(args)
+    res = run_sweep(cfg, parse_grid(args.grid, cfg), _progress())
+    print(summary_table(res["points"]), end="")
+    print(f"sweep folder: {Path(cfg.train.out) / cfg.train.exp_id} (sweep.json, sweep.md)")
+    return 0
+
+
 def cmd_cv(args: argparse.Namespace) -> int:
     from camkit.train.cv import cross_validate
 
@@ -472,6 +482,16 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a CAMNet classifier")
     add_data_args(t), add_model_args(t), add_train_args(t)
     t.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser("sweep", help="train a grid of settings, one run folder each; resumable")
+    add_data_args(sw), add_model_args(sw), add_train_args(sw)
+    sw.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        help="FIELD=V1,V2,... (repeat for more fields), e.g. lr=1e-5,5e-5,1e-4,2e-4",
+    )
+    sw.set_defaults(func=cmd_sweep)
 
     c = sub.add_parser("cv", help="k-fold cross-validation on the training split")
     add_data_args(c), add_model_args(c), add_train_args(c)

@@ -7,6 +7,7 @@ A run folder ``OUT/EXP_ID/`` holds:
   ``curves.png``, the loss and accuracy curves;
 * ``best.safetensors``: the weights of the epoch with the best validation accuracy
   (ties: lower validation loss), with their metadata;
+* ``epochs/epochNNN.safetensors``: every epoch's weights, with ``save_every_epoch``;
 * ``last.pt``: the resume state (model, optimizer, epoch, RNG);
 * ``summary.json``: the best epoch and, once, the test metrics of the best checkpoint.
 
@@ -212,13 +213,15 @@ def fit(
             correct += int((out.logits.argmax(1) == y).sum())
             progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
         progress.close()
-        val = evaluate_classifier(model, val_ds, cfg, device)
+        val = evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5))
         rec = {
             "epoch": epoch,
             "train_loss": tot / n,
             "train_accuracy": correct / n,
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
+            "val_top3": val.get("top3", val["accuracy"]),
+            "val_top5": val.get("top5", val["accuracy"]),
         }
         history.append(rec)
         overfit = stopper.overfit(rec["train_loss"], val["loss"])
@@ -227,6 +230,10 @@ def fit(
             best, best_epoch = val, epoch
             save_checkpoint(
                 run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {})
+            )
+        if cfg.save_every_epoch:
+            save_checkpoint(
+                run_dir / "epochs" / f"epoch{epoch:03d}.safetensors", model, names, epoch=epoch, val=val
             )
         log.info(
             "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s",
