@@ -251,3 +251,33 @@ def test_sweep_resumes_without_rerunning_finished_points(
     assert [p["val_top1"] for p in again["points"]] == [p["val_top1"] for p in first["points"]]
     with pytest.raises(CamkitError, match="--grid lrate: not a config field; close matches: layer, lr"):
         sweep_mod.parse_grid(["lrate=1"], base)
+
+
+def test_recipes_are_valid_configs() -> None:
+    import json
+
+    recipes = sorted((Path(__file__).parents[2] / "recipes").glob("*.json"))
+    assert len(recipes) >= 4
+    for r in recipes:
+        cfg = RunConfig.from_dict(json.loads(r.read_text()), strict=True)
+        cfg.train.validate()
+        assert cfg.model.num_classes > 1 and cfg.data.dataset in ("fashion", "folder", "lab")
+    with pytest.raises(CamkitError, match="unknown config key 'learning_rate'"):
+        RunConfig.from_dict({"train": {"learning_rate": 1}}, strict=True)
+
+
+def test_evaluate_epochs_matches_the_training_log(fake_fmnist: Path, tmp_path: Path) -> None:
+    import json
+
+    from camkit.train.epochs import evaluate_epochs
+
+    train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=2, save_every_epoch=True))
+    res = evaluate_epochs(tmp_path / "t", "val", "cpu")
+    log = [json.loads(x) for x in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in res["epochs"]] == [1, 2]
+    for r, h in zip(res["epochs"], log, strict=True):
+        assert r["top1"] == pytest.approx(h["val_accuracy"]) and r["top5"] == pytest.approx(h["val_top5"])
+        assert r["loss"] == pytest.approx(h["val_loss"], rel=1e-5)
+    with pytest.raises(CamkitError, match="no saved epochs; train with --save-every-epoch"):
+        train_run(tiny_cfg(fake_fmnist, tmp_path / "b", epochs=1))
+        evaluate_epochs(tmp_path / "b" / "t")

@@ -31,7 +31,8 @@ MODEL_FIELDS = {
 TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
     "schedule": "schedule", "step_epochs": "step_epochs", "step_gamma": "step_gamma",
-    "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio",
+    "save_every_epoch": "save_every_epoch", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
 }  # fmt: skip
 
 
@@ -117,6 +118,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="NHWC memory format (default on)",
     )
+    g.add_argument(
+        "--save-every-epoch",
+        action="store_true",
+        default=None,
+        help="keep every epoch's weights (for evaluate-epochs)",
+    )
+    g.add_argument("--config", help="a JSON run config (e.g. from recipes/); flags given here override it")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto, cpu or cuda[:N] (default auto)")
     g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
@@ -132,6 +140,16 @@ def run_config(args: argparse.Namespace) -> Any:
     from camkit.train.config import RunConfig
 
     cfg = RunConfig()
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        try:
+            cfg = RunConfig.from_dict(json.loads(path.read_text()), strict=True)
+        except FileNotFoundError:
+            raise CamkitError(f"--config {path}: file not found") from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise CamkitError(f"--config {path}: not a camkit run config ({e})") from None
+        except CamkitError as e:
+            raise CamkitError(f"--config {path}: {e}") from None
     cfg.data = _apply(cfg.data, args, DATA_FIELDS)
     cfg.model = _apply(cfg.model, args, MODEL_FIELDS)
     cfg.train = _apply(cfg.train, args, TRAIN_FIELDS)
@@ -153,6 +171,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         line += f" | test top-1 {s['test']['accuracy']:.4f} top-3 {s['test']['top3']:.4f} top-5 {s['test']['top5']:.4f}"
     print(line)
     print(f"run folder: {s['run_dir']}")
+    return 0
+
+
+def cmd_evaluate_epochs(args: argparse.Namespace) -> int:
+    from camkit.train.epochs import evaluate_epochs
+
+    res = evaluate_epochs(args.run, args.split, args.device, _progress())
+    print(f"{'epoch':>5} {'loss':>8} {'top-1':>7} {'top-3':>7} {'top-5':>7}")
+    for r in res["epochs"]:
+        print(f"{r['epoch']:>5} {r['loss']:>8.4f} {r['top1']:>7.4f} {r['top3']:>7.4f} {r['top5']:>7.4f}")
+    print(f"wrote {Path(args.run) / 'epochs.json'}")
     return 0
 
 
@@ -492,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="FIELD=V1,V2,... (repeat for more fields), e.g. lr=1e-5,5e-5,1e-4,2e-4",
     )
     sw.set_defaults(func=cmd_sweep)
+
+    ee = sub.add_parser("evaluate-epochs", help="top-1/3/5 of every saved epoch of a run (epochs.json)")
+    ee.add_argument("--run", required=True, help="a run folder trained with --save-every-epoch")
+    ee.add_argument("--split", default="val")
+    ee.add_argument("--device", default="auto")
+    ee.set_defaults(func=cmd_evaluate_epochs)
 
     c = sub.add_parser("cv", help="k-fold cross-validation on the training split")
     add_data_args(c), add_model_args(c), add_train_args(c)

@@ -67,10 +67,22 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+    def from_dict(cls, d: dict[str, Any], strict: bool = False) -> RunConfig:
+        """Rebuild from ``to_dict()`` output; ``strict`` rejects unknown keys (for hand-written configs)."""
+
         def build(tp: type, sub: dict[str, Any]) -> Any:
             names = {f.name for f in dataclasses.fields(tp)}
+            unknown = sorted(set(sub) - names)
+            if strict and unknown:
+                raise CamkitError(
+                    f"unknown config key {unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
+                )
             return tp(**{k: v for k, v in sub.items() if k in names})
+
+        if strict and set(d) - {"data", "model", "train", "mode", "description"}:
+            raise CamkitError(
+                f"unknown config section {sorted(set(d) - {'data', 'model', 'train', 'mode', 'description'})[0]!r}"
+            )
 
         return cls(
             data=build(DataConfig, d.get("data", {})),

@@ -1,0 +1,60 @@
+"""Evaluate every saved epoch of a run (``save_every_epoch``), as the Flower-17 study's
+evaluate.py does: top-1/3/5 accuracy and loss per epoch, written to ``epochs.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from camkit.data.datasets import build_split
+from camkit.errors import CamkitError
+from camkit.io import write_json
+from camkit.progress import NoProgress, Progress
+from camkit.train.checkpoint import load_checkpoint
+from camkit.train.config import RunConfig, resolve_device
+from camkit.train.loop import evaluate_classifier
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_epochs(
+    run_dir: str | Path, split: str = "val", device: str = "auto", progress: Progress | None = None
+) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise CamkitError(f"--run {run_dir}: no config.json; pass a run folder made by camkit train")
+    files = sorted((run_dir / "epochs").glob("epoch*.safetensors"))
+    if not files:
+        raise CamkitError(f"--run {run_dir}: no saved epochs; train with --save-every-epoch")
+    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    cfg.data.aug_hflip, cfg.data.aug_rotate, cfg.data.aug_shift, cfg.data.aug_jitter, cfg.data.aug_crop = (
+        False,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    )
+    ds = build_split(cfg.data, split)
+    dev = resolve_device(device)
+    progress = progress or NoProgress()
+    progress.start(len(files), f"evaluate {len(files)} epochs")
+    rows = []
+    for f in files:
+        model, meta = load_checkpoint(f, cfg.model, dev)
+        r = evaluate_classifier(model, ds, cfg.train, dev, ks=(1, 3, 5))
+        rows.append(
+            {
+                "epoch": meta["epoch"],
+                "loss": r["loss"],
+                "top1": r["accuracy"],
+                "top3": r["top3"],
+                "top5": r["top5"],
+            }
+        )
+        progress.advance(1)
+    progress.close()
+    out = {"split": split, "epochs": rows}
+    write_json(run_dir / "epochs.json", out)
+    return out
