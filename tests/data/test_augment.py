@@ -69,3 +69,37 @@ def test_train_split_is_augmented_and_others_are_not(fake_fmnist) -> None:
         a["image"], plain[0]["image"]
     )
     assert a["image"].shape == (3, 32, 32) and a["mask"].dtype == torch.uint8
+
+
+def test_offline_copies_form_an_image_folder_with_masks(fake_fmnist, tmp_path) -> None:
+    from PIL import Image
+
+    from camkit.data import class_names
+    from camkit.data.augment import STUDY, write_augmented_copies
+
+    cfg = DataConfig(root=str(fake_fmnist), image_size=32, n_train=3, n_val=2, n_test=2)
+    ds = build_split(cfg, "train")
+    n = write_augmented_copies(ds, class_names(cfg), str(tmp_path / "aug"), STUDY, copies=2, size=32)
+    assert n == 9
+    imgs = sorted((tmp_path / "aug").rglob("*.png"))
+    masks = sorted((tmp_path / "aug_masks").rglob("*.png"))
+    assert len(imgs) == len(masks) == 9
+    first = next(p for p in masks if p.stem.endswith("_aug0"))
+    cls, stem = first.parent.name, first.stem.rsplit("_aug", 1)[0]
+    i = int(stem)
+    assert class_names(cfg)[int(ds[i]["label"])] == cls
+    assert np.array_equal(
+        np.asarray(Image.open(first)) > 127, ds[i]["mask"].numpy().astype(bool)
+    )  # the original
+    # the tree trains as an ImageFolder with a parallel mask tree
+    back = build_split(
+        DataConfig(
+            dataset="folder",
+            root=str(tmp_path / "aug"),
+            mask_root=str(tmp_path / "aug_masks"),
+            image_size=32,
+            val_fraction=0.2,
+        ),
+        "val",
+    )
+    assert back[0]["has_mask"]

@@ -281,3 +281,17 @@ def test_evaluate_epochs_matches_the_training_log(fake_fmnist: Path, tmp_path: P
     with pytest.raises(CamkitError, match="no saved epochs; train with --save-every-epoch"):
         train_run(tiny_cfg(fake_fmnist, tmp_path / "b", epochs=1))
         evaluate_epochs(tmp_path / "b" / "t")
+
+
+def test_tensorboard_log_or_a_clear_message(fake_fmnist: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    cfg = tiny_cfg(fake_fmnist, tmp_path, epochs=1, tensorboard=True)
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(
+            CamkitError, match="--tensorboard needs the tensorboard package: pip install tensorboard"
+        ):
+            train_run(cfg)
+    else:
+        train_run(cfg)
+        assert list((tmp_path / "t" / "tensorboard").glob("events.out.tfevents.*"))

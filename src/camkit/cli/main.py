@@ -32,7 +32,7 @@ TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
     "schedule": "schedule", "step_epochs": "step_epochs", "step_gamma": "step_gamma",
     "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio",
-    "save_every_epoch": "save_every_epoch", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "save_every_epoch": "save_every_epoch", "tensorboard": "tensorboard", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
 }  # fmt: skip
 
 
@@ -124,6 +124,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="keep every epoch's weights (for evaluate-epochs)",
     )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also write a TensorBoard log (pip install tensorboard)",
+    )
     g.add_argument("--config", help="a JSON run config (e.g. from recipes/); flags given here override it")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto, cpu or cuda[:N] (default auto)")
@@ -171,6 +177,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         line += f" | test top-1 {s['test']['accuracy']:.4f} top-3 {s['test']['top3']:.4f} top-5 {s['test']['top5']:.4f}"
     print(line)
     print(f"run folder: {s['run_dir']}")
+    return 0
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from camkit.data.augment import STUDY, write_augmented_copies
+    from camkit.data.datasets import DataConfig, build_split, class_names
+
+    data = _apply(DataConfig(), args, DATA_FIELDS)
+    aug = data.augment() if data.augment().active else STUDY
+    ds = build_split(data, args.split, augment=False)
+    n = write_augmented_copies(ds, class_names(data), args.out, aug, args.copies, data.image_size, args.seed)
+    print(f"wrote {n} images under {args.out} ({args.copies} augmented copies per image; {aug})")
     return 0
 
 
@@ -521,6 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="FIELD=V1,V2,... (repeat for more fields), e.g. lr=1e-5,5e-5,1e-4,2e-4",
     )
     sw.set_defaults(func=cmd_sweep)
+
+    au = sub.add_parser(
+        "augment", help="write N augmented copies of each training image (the study's offline variant)"
+    )
+    add_data_args(au)
+    au.add_argument("--split", default="train")
+    au.add_argument("--copies", type=int, default=5)
+    au.add_argument("--seed", type=int, default=0)
+    au.add_argument("--out", required=True, help="output ImageFolder tree (masks go to OUT_masks)")
+    au.set_defaults(func=cmd_augment)
 
     ee = sub.add_parser("evaluate-epochs", help="top-1/3/5 of every saved epoch of a run (epochs.json)")
     ee.add_argument("--run", required=True, help="a run folder trained with --save-every-epoch")

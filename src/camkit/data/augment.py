@@ -77,3 +77,47 @@ class Augmented(Dataset):
         s["image"] = img.as_subclass(torch.Tensor).clamp(0, 1)
         s["mask"] = mask.as_subclass(torch.Tensor)[0]
         return s
+
+
+def write_augmented_copies(
+    ds: Dataset, class_names: list[str], out: str, cfg: AugmentConfig, copies: int, size: int, seed: int = 0
+) -> int:
+    """The study's offline variant: write each image of ``ds`` and ``copies`` augmented copies
+    as ``OUT/<class>/<id>_augK.png`` (K = 0 is the original), with masks, when the dataset has
+    them, under ``OUT_masks/<class>/``, so the result is an ImageFolder tree with a parallel mask
+    tree. Returns the number of images written."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from camkit.io import atomic_path
+
+    if copies < 1:
+        raise CamkitError(f"--copies {copies}: must be at least 1")
+    root = Path(out)
+    mroot = root.with_name(root.name + "_masks")
+    transform = build_transform(cfg, size)
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    n = 0
+    try:
+        ids = getattr(ds, "ids", None) or [f"{i:06d}" for i in range(len(ds))]  # type: ignore[arg-type]
+        for i in range(len(ds)):  # type: ignore[arg-type]
+            s = ds[i]
+            cls = class_names[int(s["label"])] if int(s["label"]) >= 0 else "unlabelled"
+            stem = str(ids[i]).replace("/", "_")
+            for k in range(copies + 1):
+                img, mask = s["image"], s["mask"]
+                if k > 0:
+                    ti, tm = transform(tv_tensors.Image(img), tv_tensors.Mask(mask[None]))
+                    img, mask = ti.as_subclass(torch.Tensor).clamp(0, 1), tm.as_subclass(torch.Tensor)[0]
+                arr = (img.permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
+                with atomic_path(root / cls / f"{stem}_aug{k}.png") as tmp:
+                    Image.fromarray(arr).save(tmp, format="PNG")
+                if s["has_mask"]:
+                    with atomic_path(mroot / cls / f"{stem}_aug{k}.png") as tmp:
+                        Image.fromarray(mask.numpy().astype("uint8") * 255).save(tmp, format="PNG")
+                n += 1
+    finally:
+        torch.set_rng_state(gen_state)
+    return n

@@ -173,15 +173,15 @@ def class_names(cfg: DataConfig) -> list[str]:
     raise CamkitError(f"--dataset {cfg.dataset}: unknown; choose one of {', '.join(DATASETS)}")
 
 
-def build_split(cfg: DataConfig, split: str) -> Dataset:
+def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
     """Build one split: ``train``, ``val`` or ``test`` (the lab layout also has ``seg``).
 
     Only the requested split is touched, so training never opens the test data. The train
-    split gets the configured online augmentation; the others never do.
+    split gets the configured online augmentation (unless ``augment=False``); the others never do.
     """
     ds = _build_split(cfg, split)
     aug = cfg.augment()
-    return Augmented(ds, aug, cfg.image_size) if split == "train" and aug.active else ds
+    return Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds
 
 
 def _build_split(cfg: DataConfig, split: str) -> Dataset:

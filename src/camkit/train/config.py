@@ -27,6 +27,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int | None = None  # early stopping: epochs without a better val accuracy
     overfit_ratio: float | None = None  # stop (and never select) once val loss > ratio x train loss
+    tensorboard: bool = (
+        False  # also log the epoch metrics to OUT/EXP_ID/tensorboard (needs the tensorboard package)
+    )
     save_every_epoch: bool = False  # keep every epoch's weights under epochs/ (for camkit evaluate-epochs)
     channels_last: bool = True  # NHWC convolutions: ~1.3x faster on CPU and tensor cores
     seed: int = 0

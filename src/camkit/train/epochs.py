@@ -29,14 +29,7 @@ def evaluate_epochs(
     if not files:
         raise CamkitError(f"--run {run_dir}: no saved epochs; train with --save-every-epoch")
     cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    cfg.data.aug_hflip, cfg.data.aug_rotate, cfg.data.aug_shift, cfg.data.aug_jitter, cfg.data.aug_crop = (
-        False,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-    )
-    ds = build_split(cfg.data, split)
+    ds = build_split(cfg.data, split, augment=False)
     dev = resolve_device(device)
     progress = progress or NoProgress()
     progress.start(len(files), f"evaluate {len(files)} epochs")

@@ -87,6 +87,14 @@ def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) ->
     )
 
 
+def _tensorboard(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise CamkitError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
     """The per-batch learning-rate schedule named by ``cfg.schedule`` (None for constant)."""
     if cfg.schedule == "cosine":
@@ -166,6 +174,7 @@ def fit(
     sched = make_scheduler(opt, cfg, steps)
     start, best, best_epoch, history = 1, None, 0, []
     stopper, stopped = EarlyStopping(cfg.patience, cfg.overfit_ratio), None
+    writer = _tensorboard(run_dir) if cfg.tensorboard else None
     state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
     if cfg.resume:
         st = load_state(state_path)
@@ -244,6 +253,11 @@ def fit(
             val["accuracy"],
             " (best)" if improved else "",
         )
+        if writer is not None:
+            for k, v in rec.items():
+                if k != "epoch":
+                    writer.add_scalar(k, v, epoch)
+            writer.flush()
         with atomic_path(metrics_path) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
         with atomic_path(run_dir / "metrics.csv") as tmp:
@@ -260,6 +274,8 @@ def fit(
             stopped = {"epoch": epoch, "reason": "overfit" if overfit else "patience"}
             log.info("stopping after epoch %d (%s)", epoch, stopped["reason"])
             break
+    if writer is not None:
+        writer.close()
     if history:
         from camkit.viz.curves import plot_training
 
