@@ -1,4 +1,4 @@
-"""Curve plots (matplotlib, Agg): IoU against threshold, and pixel precision-recall."""
+"""Curve plots (matplotlib, Agg): IoU against threshold, pixel precision-recall, training curves."""
 
 from __future__ import annotations
 
@@ -12,15 +12,8 @@ from camkit.io import atomic_path
 
 
 @contextlib.contextmanager
-def _figure(
-    path: str | os.PathLike[str],
-    size: tuple[float, float],
-    xlabel: str,
-    ylabel: str,
-    title: str,
-    ymax: float = 1.0,
-) -> Iterator[Any]:
-    """Yield the axes of a new figure; on exit add labels, grid and legend, and save atomically."""
+def _figure(path: str | os.PathLike[str], size: tuple[float, float], title: str) -> Iterator[Any]:
+    """Yield the axes of a new figure; on exit set the title, lay out and save it atomically."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -29,12 +22,6 @@ def _figure(
     fig, ax = plt.subplots(figsize=size)
     try:
         yield ax
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, ymax)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
         if title:
             ax.set_title(title, fontsize=9)
         fig.tight_layout()
@@ -44,15 +31,25 @@ def _figure(
         plt.close(fig)
 
 
+def _unit_axes(ax: Any, xlabel: str, ylabel: str, ymax: float = 1.0) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, ymax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def plot_iou_curve(
     path: str | os.PathLike[str], curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = ""
 ) -> None:
     """Mean IoU against threshold, one line per name: {name: (thresholds, miou)}; peaks marked."""
-    with _figure(path, (5, 3.6), "threshold", "mean IoU", title) as ax:
+    with _figure(path, (5, 3.6), title) as ax:
         for name, (t, v) in curves.items():
             k = max(range(len(v)), key=lambda i: v[i])
             (line,) = ax.plot(t, v, label=f"{name} (peak {v[k]:.3f} at {t[k]:.2f})")
             ax.plot([t[k]], [v[k]], "o", color=line.get_color())
+        _unit_axes(ax, "threshold", "mean IoU")
 
 
 def plot_pr_curve(
@@ -63,20 +60,15 @@ def plot_pr_curve(
     title: str = "",
 ) -> None:
     """Pixel precision against recall, with the PxAP in the legend."""
-    with _figure(path, (4.2, 3.6), "recall", "precision", title, ymax=1.02) as ax:
+    with _figure(path, (4.2, 3.6), title) as ax:
         ax.step(recall, precision, where="post", label=f"PxAP {ap:.1f}" if ap is not None else "PxAP n/a")
+        _unit_axes(ax, "recall", "precision", ymax=1.02)
 
 
 def plot_training(path: str | os.PathLike[str], history: Sequence[dict[str, float]], title: str = "") -> None:
     """Training and validation loss per epoch, and the validation accuracy on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    try:
+    with _figure(path, (5, 3.6), title) as ax:
         ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train loss")
         ax.plot(ep, [h["val_loss"] for h in history], "s-", label="val loss")
         ax.set_xlabel("epoch")
@@ -88,10 +80,3 @@ def plot_training(path: str | os.PathLike[str], history: Sequence[dict[str, floa
         acc.set_ylim(0, 1)
         lines = ax.get_legend_handles_labels()[0] + acc.get_legend_handles_labels()[0]
         ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7)
-        if title:
-            ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        with atomic_path(Path(path)) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    finally:
-        plt.close(fig)
