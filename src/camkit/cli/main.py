@@ -32,7 +32,8 @@ TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
     "schedule": "schedule", "step_epochs": "step_epochs", "step_gamma": "step_gamma",
     "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio",
-    "save_every_epoch": "save_every_epoch", "tensorboard": "tensorboard", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "save_every_epoch": "save_every_epoch", "tensorboard": "tensorboard", "transform": "seg_transforms",
+    "seg_weight": "seg_weight", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
 }  # fmt: skip
 
 
@@ -125,6 +126,19 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         help="keep every epoch's weights (for evaluate-epochs)",
     )
     g.add_argument(
+        "--mode",
+        choices=("cam", "seg"),
+        help="cam (cross-entropy, default) or seg (two-branch equivariance loss)",
+    )
+    g.add_argument(
+        "--transform",
+        action="append",
+        help="seg mode: a transform A (repeat to compose): scale:0.5, hflip, vflip, rot:DEG, shift:DX,DY",
+    )
+    g.add_argument(
+        "--seg-weight", type=float, help="seg mode: lambda, the weight of the equivariance loss (default 1)"
+    )
+    g.add_argument(
         "--tensorboard",
         action="store_true",
         default=None,
@@ -159,6 +173,8 @@ def run_config(args: argparse.Namespace) -> Any:
     cfg.data = _apply(cfg.data, args, DATA_FIELDS)
     cfg.model = _apply(cfg.model, args, MODEL_FIELDS)
     cfg.train = _apply(cfg.train, args, TRAIN_FIELDS)
+    if getattr(args, "mode", None):
+        cfg.mode = args.mode
     return cfg
 
 

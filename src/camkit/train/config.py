@@ -27,9 +27,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int | None = None  # early stopping: epochs without a better val accuracy
     overfit_ratio: float | None = None  # stop (and never select) once val loss > ratio x train loss
-    tensorboard: bool = (
-        False  # also log the epoch metrics to OUT/EXP_ID/tensorboard (needs the tensorboard package)
-    )
+    seg_transforms: list[str] = field(default_factory=lambda: ["scale:0.5"])  # SEG mode: A, in order
+    seg_weight: float = 1.0  # SEG mode: lambda, the weight of the equivariance MSE
+    # also log the epoch metrics to OUT/EXP_ID/tensorboard (needs the tensorboard package)
+    tensorboard: bool = False
     save_every_epoch: bool = False  # keep every epoch's weights under epochs/ (for camkit evaluate-epochs)
     channels_last: bool = True  # NHWC convolutions: ~1.3x faster on CPU and tensor cores
     seed: int = 0

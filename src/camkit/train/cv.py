@@ -74,6 +74,7 @@ def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = N
             names,
             progress,
             {"fold": i + 1},
+            mode=cfg.mode,
         )
         results.append(
             {"fold": i + 1, "best_epoch": res.best_epoch, **{f"val_{k}": v for k, v in res.best_val.items()}}

@@ -41,6 +41,7 @@ from camkit.train.checkpoint import (
     save_state,
 )
 from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.train.seg import parse_transform, seg_loss
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +159,19 @@ def fit(
     names: list[str],
     progress: Progress | None = None,
     extra_meta: dict[str, Any] | None = None,
+    mode: str = "cam",
 ) -> FitResult:
-    """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy."""
+    """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy.
+
+    ``mode="cam"``: cross-entropy. ``mode="seg"``: the two-branch equivariance loss of
+    :mod:`camkit.train.seg` with ``cfg.seg_transforms`` and weight ``cfg.seg_weight``.
+    """
     cfg.validate()
+    if mode not in ("cam", "seg"):
+        raise CamkitError(f"--mode {mode}: use cam or seg")
+    transforms = [parse_transform(t) for t in cfg.seg_transforms] if mode == "seg" else []
+    if mode == "seg" and not transforms:
+        raise CamkitError("--mode seg needs at least one --transform (e.g. scale:0.5)")
     progress = progress or NoProgress()
     device = resolve_device(cfg.device)
     if len(train_ds) == 0 or len(val_ds) == 0:
@@ -205,8 +216,11 @@ def fit(
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             _check_labels(y, model.config.num_classes)
-            out = model(x)
-            loss = F.cross_entropy(out.logits, y, label_smoothing=cfg.label_smoothing)
+            if transforms:  # SEG mode: the two-branch equivariance loss
+                loss, _, logits = seg_loss(model, x, y, transforms, cfg.seg_weight, cfg.label_smoothing)
+            else:
+                logits = model(x).logits
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             lv = loss.item()
             if not math.isfinite(lv):
                 raise CamkitError(
@@ -219,7 +233,7 @@ def fit(
                 sched.step()
             tot += lv * y.numel()
             n += y.numel()
-            correct += int((out.logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == y).sum())
             progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
         progress.close()
         val = evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5))
@@ -325,7 +339,7 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
     torch.manual_seed(cfg.train.seed)
     model = CAMNet(cfg.model)
-    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress)
+    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode)
     summary: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "val": result.best_val,
