@@ -208,6 +208,20 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from camkit.study import load_study_config, run_equivariance_study
+
+    study = load_study_config(args.config)
+    if args.seeds:
+        study["seeds"] = [int(s) for s in args.seeds.split(",")]
+    if args.data_root:
+        study["data_root"] = args.data_root
+    run_equivariance_study(args.out, study, quick=args.quick, progress=_progress)
+    print((Path(args.out) / "study.md").read_text(), end="")
+    print(f"study folder: {args.out} (study.md, study.json, overlays.png)")
+    return 0
+
+
 def cmd_evaluate_epochs(args: argparse.Namespace) -> int:
     from camkit.train.epochs import evaluate_epochs
 
@@ -565,6 +579,17 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--seed", type=int, default=0)
     au.add_argument("--out", required=True, help="output ImageFolder tree (masks go to OUT_masks)")
     au.set_defaults(func=cmd_augment)
+
+    st = sub.add_parser("study", help="reproducible studies: equivariance (CAM vs SEG transforms)")
+    st.add_argument("name", choices=("equivariance",))
+    st.add_argument(
+        "--config", help="study config JSON (default: recipes/study-equivariance.json's settings)"
+    )
+    st.add_argument("--seeds", help="comma-separated seeds (default 0,1,2)")
+    st.add_argument("--quick", action="store_true", help="the demo's smoke-size budget")
+    st.add_argument("--data-root", help="folder of the Fashion-MNIST IDX .gz files (default: Debian's)")
+    st.add_argument("--out", default="studies/equivariance")
+    st.set_defaults(func=cmd_study)
 
     ee = sub.add_parser("evaluate-epochs", help="top-1/3/5 of every saved epoch of a run (epochs.json)")
     ee.add_argument("--run", required=True, help="a run folder trained with --save-every-epoch")

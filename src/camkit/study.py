@@ -1,0 +1,176 @@
+"""The lab's §3.5 transform study: CAM mode against SEG mode with several transforms.
+
+Every run shares the seed, data and training budget (the demo's, by default); each variant
+trains once per seed. The CAM of the ground-truth class is then scored on test at the
+threshold chosen on val (top-1 accuracy, mIoU, peak IoU, MaxBoxAccV2), and the table gives
+mean ± std over seeds. Runs that finished are skipped, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from camkit.data.datasets import build_split
+from camkit.demo import demo_config
+from camkit.errors import CamkitError
+from camkit.evaluate import normalized_maps, score_maps
+from camkit.io import atomic_path, write_json
+from camkit.maps import extract
+from camkit.methods.cam import class_activation_map
+from camkit.progress import Progress
+from camkit.train.checkpoint import load_checkpoint
+from camkit.train.config import resolve_device
+from camkit.train.loop import train_run
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VARIANTS: dict[str, list[str]] = {
+    "cam": [],
+    "seg-scale": ["scale:0.5"],
+    "seg-flip": ["hflip"],
+    "seg-rot90": ["rot:90"],
+    "seg-flip+rot90": ["hflip", "rot:90"],
+}
+METRICS = ("accuracy", "miou", "peak_iou", "max_box_acc_v2")
+
+
+def load_study_config(path: str | Path | None) -> dict[str, Any]:
+    """{"variants": {name: [transforms]}, "seeds": [...], "epochs": N, "n_train": N} with defaults."""
+    cfg: dict[str, Any] = {"variants": DEFAULT_VARIANTS, "seeds": [0, 1, 2]}
+    if path:
+        try:
+            cfg.update(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise CamkitError(f"--config {path}: file not found") from None
+        except json.JSONDecodeError as e:
+            raise CamkitError(f"--config {path}: not JSON ({e})") from None
+    return cfg
+
+
+def run_equivariance_study(
+    out: str | Path,
+    study: dict[str, Any],
+    quick: bool = False,
+    progress: Callable[[], Progress | None] | None = None,
+) -> dict[str, Any]:
+    out = Path(out)
+    mk = progress or (lambda: None)
+    rows: dict[str, list[dict[str, float]]] = {}
+    for name, transforms in study["variants"].items():
+        for seed in study["seeds"]:
+            cfg = demo_config(out, quick, study.get("data_root"), seed)
+            cfg.train.exp_id = f"{name}-seed{seed}"
+            for key in ("epochs", "lr", "batch_size"):
+                if key in study:
+                    setattr(cfg.train, key, study[key])
+            for key in ("n_train", "n_val", "n_test", "image_size"):
+                if key in study:
+                    setattr(cfg.data, key, study[key])
+            cfg.mode = "seg" if transforms else "cam"
+            cfg.train.seg_transforms = list(transforms) or ["scale:0.5"]
+            run_dir = out / cfg.train.exp_id
+            done = run_dir / "study_scores.json"
+            if done.is_file():
+                rows.setdefault(name, []).append(json.loads(done.read_text()))
+                continue
+            cfg.train.resume = (run_dir / "last.pt").is_file() and not (run_dir / "summary.json").is_file()
+            if not (run_dir / "summary.json").is_file():
+                log.info("study: training %s (seed %d)", name, seed)
+                train_run(cfg, mk())
+            scores = _score(cfg, run_dir)
+            write_json(done, scores)
+            rows.setdefault(name, []).append(scores)
+    table = {name: {m: _mean_std([r[m] for r in rs]) for m in METRICS} for name, rs in rows.items()}
+    result = {
+        "variants": study["variants"],
+        "seeds": study["seeds"],
+        "quick": quick,
+        "table": table,
+        "runs": rows,
+    }
+    write_json(out / "study.json", result)
+    _overlays(out, study, quick)
+    with atomic_path(out / "study.md") as tmp:
+        tmp.write_text(markdown_table(result))
+    return result
+
+
+def _score(cfg: Any, run_dir: Path) -> dict[str, float]:
+    device = resolve_device(cfg.train.device)
+    model, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
+    val_ds, test_ds = build_split(cfg.data, "val"), build_split(cfg.data, "test")
+    t = score_maps(extract(model, val_ds, "cam", "label", device=device), val_ds)["peak_threshold"]
+    ms = extract(model, test_ds, "cam", "label", device=device)
+    r = score_maps(ms, test_ds, threshold=float(t), wsol=True)  # type: ignore[arg-type]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"accuracy": summary["test"]["accuracy"], "miou": r["miou"], "peak_iou": r["peak_iou"],
+            "max_box_acc_v2": r["max_box_acc_v2"] or 0.0, "threshold": r["threshold"]}  # fmt: skip
+
+
+def _mean_std(v: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(v), "std": statistics.pstdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Seeds {result['seeds']}, mean ± std (population) over seeds; CAM of the label class, threshold from val.\n",
+        "| variant | transforms | top-1 accuracy | mIoU | peak IoU | MaxBoxAccV2 (%) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, t in result["table"].items():
+        tr = ", ".join(result["variants"][name]) or "— (CAM mode)"
+        cells = [
+            f"{t[m]['mean']:.4f} ± {t[m]['std']:.4f}"
+            if m != "max_box_acc_v2"
+            else f"{t[m]['mean']:.2f} ± {t[m]['std']:.2f}"
+            for m in METRICS
+        ]
+        lines.append(f"| {name} | {tr} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n![overlays](overlays.png)\n"
+
+
+def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None:
+    """First ``n`` test images (rows) × variants (columns), seed of the first run, CAM overlays."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from camkit.viz.overlay import overlay
+
+    names = list(study["variants"])
+    seed = study["seeds"][0]
+    cfg = demo_config(out, quick, study.get("data_root"), seed)
+    for key in ("n_train", "n_val", "n_test", "image_size"):
+        if key in study:
+            setattr(cfg.data, key, study[key])
+    ds = build_split(cfg.data, "test")
+    n = min(n, len(ds))
+    images = torch.stack([ds[i]["image"] for i in range(n)])
+    labels = torch.stack([ds[i]["label"] for i in range(n)])
+    fig, axes = plt.subplots(n, len(names), figsize=(1.6 * len(names), 1.6 * n), squeeze=False)
+    for j, name in enumerate(names):
+        model, _ = load_checkpoint(out / f"{name}-seed{seed}" / "best.safetensors", cfg.model)
+        with torch.no_grad():
+            o = model.eval()(images)
+        maps = normalized_maps(
+            class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
+        )
+        for i in range(n):
+            ax = axes[i][j]
+            ax.imshow(overlay(images[i], maps[i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out / "overlays.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
