@@ -65,14 +65,8 @@ def run_equivariance_study(
     rows: dict[str, list[dict[str, float]]] = {}
     for name, transforms in study["variants"].items():
         for seed in study["seeds"]:
-            cfg = demo_config(out, quick, study.get("data_root"), seed)
+            cfg = _run_config(out, study, quick, seed)
             cfg.train.exp_id = f"{name}-seed{seed}"
-            for key in ("epochs", "lr", "batch_size"):
-                if key in study:
-                    setattr(cfg.train, key, study[key])
-            for key in ("n_train", "n_val", "n_test", "image_size"):
-                if key in study:
-                    setattr(cfg.data, key, study[key])
             cfg.mode = "seg" if transforms else "cam"
             cfg.train.seg_transforms = list(transforms) or ["scale:0.5"]
             run_dir = out / cfg.train.exp_id
@@ -100,6 +94,18 @@ def run_equivariance_study(
     with atomic_path(out / "study.md") as tmp:
         tmp.write_text(markdown_table(result))
     return result
+
+
+def _run_config(out: Path, study: dict[str, Any], quick: bool, seed: int) -> Any:
+    """The demo's settings for ``seed`` (data and training), with the study's overrides."""
+    cfg = demo_config(out, quick, study.get("data_root"), seed)
+    for key in ("epochs", "lr", "batch_size"):
+        if key in study:
+            setattr(cfg.train, key, study[key])
+    for key in ("n_train", "n_val", "n_test", "image_size"):
+        if key in study:
+            setattr(cfg.data, key, study[key])
+    return cfg
 
 
 def _score(cfg: Any, run_dir: Path) -> dict[str, float]:
@@ -147,10 +153,7 @@ def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None
 
     names = list(study["variants"])
     seed = study["seeds"][0]
-    cfg = demo_config(out, quick, study.get("data_root"), seed)
-    for key in ("n_train", "n_val", "n_test", "image_size"):
-        if key in study:
-            setattr(cfg.data, key, study[key])
+    cfg = _run_config(out, study, quick, seed)
     ds = build_split(cfg.data, "test")
     n = min(n, len(ds))
     images = torch.stack([ds[i]["image"] for i in range(n)])
