@@ -256,7 +256,11 @@ def test_sweep_resumes_without_rerunning_finished_points(
 def test_recipes_are_valid_configs() -> None:
     import json
 
-    recipes = sorted((Path(__file__).parents[2] / "recipes").glob("*.json"))
+    recipes = [
+        p
+        for p in sorted((Path(__file__).parents[2] / "recipes").glob("*.json"))
+        if not p.name.startswith("study-")
+    ]
     assert len(recipes) >= 4
     for r in recipes:
         cfg = RunConfig.from_dict(json.loads(r.read_text()), strict=True)
