@@ -70,12 +70,14 @@ class CAM(CAMMethod):
         if len(self.layers) != 1:
             raise CamkitError(f"--method {self.name}: takes one target layer, got {len(self.layers)}")
         self.classifier = classifier
+        self._fc: nn.Linear | None = None  # found on the first call, then reused
 
     def class_weights(self, weight: torch.Tensor) -> torch.Tensor:
         """(K, C) classifier weights -> the (K, C) weights used for the maps."""
         return weight
 
     def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
-        fc = find_classifier(self.model, acts[0].shape[1], self.classifier)
-        w = self.class_weights(fc.weight)[target]
+        if self._fc is None or self._fc.in_features != acts[0].shape[1]:
+            self._fc = find_classifier(self.model, acts[0].shape[1], self.classifier)
+        w = self.class_weights(self._fc.weight)[target]
         return [weighted_sum(acts[0][sample], w)]
