@@ -148,6 +148,8 @@ class CAMMethod:
     reference: ClassVar[str] = ""
     #: needs d(score)/d(activations)
     uses_gradients: ClassVar[bool] = False
+    #: what the method needs beyond the model, for the docs' method table (derived when empty)
+    needs: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -305,7 +307,7 @@ def weighted_sum(acts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module | None) -> nn.Linear:
-    """The linear layer after global pooling: named, CAMNet's ``classifier``, or the last
+    """The linear layer after global pooling: named, a module called ``classifier``, or the last
     ``nn.Linear`` whose input size equals the target layer's channel count."""
     named = dict(model.named_modules())
     if isinstance(classifier, nn.Linear):
@@ -316,6 +318,8 @@ def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module
                 f"--classifier {classifier}: not a linear layer of the model; close matches: {close_matches(classifier, list(named))}"
             )
         fc = named[classifier]  # type: ignore[assignment]
+    elif isinstance(named.get("classifier"), nn.Linear) and named["classifier"].in_features == channels:
+        fc = named["classifier"]  # type: ignore[assignment]
     else:
         cands = [m for m in named.values() if isinstance(m, nn.Linear) and m.in_features == channels]
         if not cands:

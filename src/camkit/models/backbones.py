@@ -184,13 +184,40 @@ def layer_names(name: str) -> list[str]:
     return layers + [a for a, _ in spec.aliases]
 
 
+def _limit_stride(layers: OrderedDict[str, nn.Module], name: str, output_stride: int) -> None:
+    """Make a ResNet's stages stop downsampling once the total stride reaches ``output_stride``:
+    the first block of each later stage gets stride 1 (no dilation), as IRN's ResNet-50
+    with strides (2, 2, 2, 1). Pretrained weights stay valid; the maps get finer."""
+    if not name.startswith("resnet"):
+        raise CamkitError(f"--output-stride: only ResNets support it, not {name}")
+    if output_stride not in (4, 8, 16, 32):
+        raise CamkitError(f"--output-stride {output_stride}: use 4, 8, 16 or 32")
+    stride = 4  # conv1 and maxpool
+    for stage in ("layer2", "layer3", "layer4"):
+        if stage not in layers:
+            break
+        if stride * 2 <= output_stride:
+            stride *= 2
+            continue
+        block = layers[stage][0]  # type: ignore[index]
+        conv = block.conv2 if hasattr(block, "conv3") else block.conv1  # Bottleneck strides in conv2
+        conv.stride = (1, 1)
+        if block.downsample is not None:
+            block.downsample[0].stride = (1, 1)
+
+
 def build_backbone(
-    name: str, layer: str | None = None, pretrained: bool = False, weights_file: str | None = None
+    name: str,
+    layer: str | None = None,
+    pretrained: bool = False,
+    weights_file: str | None = None,
+    output_stride: int | None = None,
 ) -> nn.Sequential:
     """Build backbone ``name`` truncated after ``layer`` (inclusive).
 
     Returns an ``nn.Sequential`` whose children carry the layer names, so hooks and
-    ``named_modules`` use the same names as the CLI.
+    ``named_modules`` use the same names as the CLI. ``output_stride`` (ResNets) caps the
+    downsampling, e.g. 8 keeps ``layer3``'s maps at 1/8 of the input like ``layer2``'s.
     """
     spec = get_spec(name)
     layer = layer or spec.default_layer
@@ -206,4 +233,6 @@ def build_backbone(
         kept[k] = mod
         if k == target:
             break
+    if output_stride is not None:
+        _limit_stride(kept, name, output_stride)
     return nn.Sequential(kept)

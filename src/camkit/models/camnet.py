@@ -33,6 +33,9 @@ class ModelConfig:
     pretrained: bool = False
     weights: str | None = None  # a local backbone state-dict file
     freeze_backbone: bool = False
+    output_stride: int | None = None  # ResNets: cap the downsampling (e.g. 8 for layer3 at 1/8, as IRN)
+    tap_theta: float = 0.05  # head "tap": θ_tap of Bae et al. (0 on ReLU features = GAP)
+    fc2: bool = False  # ReCAM: a second classifier (FC2) on the CAM-masked features
 
     def arch(self) -> dict[str, object]:
         """The fields that define the parameter shapes (what a checkpoint must match)."""
@@ -42,6 +45,8 @@ class ModelConfig:
             "layer": self.layer or spec.default_layer,
             "num_classes": self.num_classes,
             "head": self.head,
+            "fc2": self.fc2,
+            "output_stride": self.output_stride,
         }
 
 
@@ -59,7 +64,9 @@ class CAMNet(nn.Module):
         config = config or ModelConfig(**kwargs)  # type: ignore[arg-type]
         self.config = config
         spec = get_spec(config.backbone)
-        self.backbone = build_backbone(config.backbone, config.layer, config.pretrained, config.weights)
+        self.backbone = build_backbone(
+            config.backbone, config.layer, config.pretrained, config.weights, config.output_stride
+        )
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
         with torch.no_grad():
@@ -67,8 +74,12 @@ class CAMNet(nn.Module):
             self.backbone.eval()
             self.num_features = int(self.backbone(torch.zeros(1, 3, 64, 64)).shape[1])
             self.backbone.train(was)
-        self.head = build_head(config.head)
+        self.head = build_head(config.head, config.tap_theta)
         self.classifier = nn.Linear(self.num_features, config.num_classes)
+        # ReCAM's FC2 (a 1x1 conv without bias in the authors' code): trained on masked features
+        self.classifier2 = (
+            nn.Linear(self.num_features, config.num_classes, bias=False) if config.fc2 else None
+        )
         if config.freeze_backbone:
             self.backbone.requires_grad_(False)
 
