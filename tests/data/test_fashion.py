@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from camkit.data import DataConfig, build_split
 from camkit.data.fashion import CanvasConfig, find_root, generate_split, load_split, mask_to_box, read_idx
@@ -75,3 +76,23 @@ def test_missing_and_corrupt_sources(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
     with pytest.raises(CamkitError, match="truncated"):
         read_idx(bad)
+
+
+def test_multi_object_variant(fake_fmnist) -> None:
+    from camkit.data.datasets import DataConfig, build_split
+
+    cfg = DataConfig(dataset="fashion-multi", root=str(fake_fmnist), n_train=60, n_val=10, n_test=10)
+    ds = build_split(cfg, "train")
+    counts = []
+    for i in range(len(ds)):
+        s = ds[i]
+        y, m = s["label"], s["mask"]
+        assert y.shape == (10,) and y.dtype == torch.float32
+        present = set((torch.unique(m[m > 0]).long() - 1).tolist())
+        assert present == set(torch.nonzero(y).flatten().tolist())  # labels = classes visible in the mask
+        counts.append(int(y.sum()))
+    assert min(counts) >= 1 and max(counts) <= 3 and len(set(counts)) == 3
+    again = build_split(cfg, "train")
+    assert torch.equal(again.images, ds.images) and torch.equal(
+        again.masks, ds.masks
+    )  # cached, deterministic

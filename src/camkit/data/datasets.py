@@ -3,8 +3,10 @@
 Every sample is a dict:
 
 * ``image``: float32 (3, S, S) in [0, 1] (S = ``image_size``);
-* ``label``: int64 class id (-1 when unknown);
-* ``mask``: uint8 (S, S) with 1 for the object, 0 for background (all 0 when absent);
+* ``label``: int64 class id (-1 when unknown); for multi-label data (``fashion-multi``) a
+  float32 (K,) multi-hot vector;
+* ``mask``: uint8 (S, S) with 1 for the object, 0 for background (all 0 when absent); for
+  multi-label data the class mask, 0 for background and class + 1 elsewhere (VOC style);
 * ``has_mask``: bool;
 * ``index``: int, the sample's position in its split.
 
@@ -38,7 +40,7 @@ from camkit.errors import CamkitError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("fashion", "folder", "lab")
+DATASETS = ("fashion", "fashion-multi", "folder", "lab")
 
 
 @dataclass
@@ -55,10 +57,11 @@ class DataConfig:
     n_train: int = 8000
     n_val: int = 1000
     n_test: int = 1000
-    min_scale: float = 0.45
-    max_scale: float = 0.8
+    min_scale: float | None = None  # item side / canvas side; None: 0.45 (fashion), 0.3 (fashion-multi)
+    max_scale: float | None = None  # None: 0.8 (fashion), 0.55 (fashion-multi)
     clutter: int = 8
     seed: int = 0
+    max_objects: int = 3  # fashion-multi: 1..max_objects items of distinct classes per canvas
     cache_dir: str | None = None
     # online augmentation of the training split (see camkit.data.augment)
     aug_hflip: bool = False
@@ -70,9 +73,22 @@ class DataConfig:
     def augment(self) -> AugmentConfig:
         return AugmentConfig(self.aug_hflip, self.aug_rotate, self.aug_shift, self.aug_jitter, self.aug_crop)
 
+    @property
+    def multilabel(self) -> bool:
+        """Multi-hot labels and class masks (the multi-object benchmark)."""
+        return self.dataset == "fashion-multi"
+
     def canvas(self) -> fashion.CanvasConfig:
         names = {f.name for f in fields(fashion.CanvasConfig)}
         kw = {k: getattr(self, k) for k in names if hasattr(self, k)}
+        multi = self.multilabel
+        if kw["min_scale"] is None:
+            kw["min_scale"] = 0.3 if multi else 0.45
+        if kw["max_scale"] is None:
+            kw["max_scale"] = 0.55 if multi else 0.8
+        if multi and self.max_objects < 1:
+            raise CamkitError(f"--max-objects {self.max_objects}: must be at least 1")
+        kw["max_objects"] = self.max_objects if multi else 0
         return fashion.CanvasConfig(size=self.image_size, **kw)
 
 
@@ -88,7 +104,9 @@ class ArrayDataset(Dataset):
         ids: list[str] | None = None,
     ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(images))
-        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        labels = np.asarray(labels)
+        self.multilabel = labels.ndim == 2
+        self.labels = torch.from_numpy(labels.astype(np.float32 if self.multilabel else np.int64))
         self.masks = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks)).to(torch.uint8)
         self.image_size = image_size
         self.ids = ids or [f"{i:06d}" for i in range(len(self.labels))]
@@ -162,7 +180,7 @@ def _carve(records: list[Record], cfg: DataConfig, split: str) -> list[Record]:
 
 
 def class_names(cfg: DataConfig) -> list[str]:
-    if cfg.dataset == "fashion":
+    if cfg.dataset in ("fashion", "fashion-multi"):
         return list(fashion.CLASS_NAMES)
     if cfg.dataset == "folder":
         root = Path(cfg.root or "")
@@ -185,7 +203,7 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
 
 
 def _build_split(cfg: DataConfig, split: str) -> Dataset:
-    if cfg.dataset == "fashion":
+    if cfg.dataset in ("fashion", "fashion-multi"):
         if split not in fashion.SPLITS:
             raise CamkitError(f"--split {split}: the embedded benchmark has train, val and test")
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None

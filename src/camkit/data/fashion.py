@@ -11,6 +11,12 @@ Sources: Debian's ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist
 the official IDX ``.gz`` files in any folder. Generation is deterministic for a seed, and
 each split is cached on disk as one ``.npz``.
 
+The multi-object variant (``max_objects`` >= 1, the ``fashion-multi`` dataset) puts 1 to
+``max_objects`` items of distinct classes on each canvas, with multi-hot labels and a
+per-pixel class mask (0 = background, class + 1 elsewhere), for WSSS-style mIoU with
+background as on VOC. Items overlap by at most a quarter of the smaller box; the one in
+front owns the shared pixels.
+
 Splits: ``train`` and ``val`` draw items from disjoint parts of the official training
 set (the last 6,000 items feed ``val``), ``test`` draws from the official test set.
 """
@@ -61,6 +67,7 @@ class CanvasConfig:
     clutter_size: int = 9
     noise: float = 0.08
     seed: int = 0
+    max_objects: int = 0  # >= 1: the multi-object variant (1..max_objects items of distinct classes)
 
     def count(self, split: str) -> int:
         return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
@@ -196,6 +203,94 @@ def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.nd
     }
 
 
+def _place(rng: np.random.Generator, side: int, s: int, boxes: list[tuple[int, int, int]]) -> tuple[int, int]:
+    """A top-left corner for a side×side item whose box overlaps each earlier box by at most a
+    quarter of the smaller one (20 tries; the last try is kept, so occlusion stays possible)."""
+    oy = ox = 0
+    for _ in range(20):
+        oy, ox = (int(v) for v in rng.integers(0, s - side + 1, size=2))
+        ok = True
+        for by, bx, bs in boxes:
+            iy = max(0, min(oy + side, by + bs) - max(oy, by))
+            ix = max(0, min(ox + side, bx + bs) - max(ox, bx))
+            if iy * ix > 0.25 * min(side, bs) ** 2:
+                ok = False
+                break
+        if ok:
+            break
+    return oy, ox
+
+
+def make_multi_canvas(
+    rng: np.random.Generator, items: np.ndarray, chosen: list[int], cfg: CanvasConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """One canvas showing ``items[chosen]`` (distinct classes), pasted in order, later items
+    in front. Returns (image (S, S) uint8, class mask (S, S) uint8 with 0 = background and
+    the 1-based *position in chosen* for each item's visible pixels)."""
+    s = cfg.size
+    canvas = rng.random((s, s), dtype=np.float32) * cfg.noise
+    k = cfg.clutter_size
+    for _ in range(cfg.clutter):
+        src = items[rng.integers(len(items))].astype(np.float32) / 255.0
+        cy, cx = rng.integers(0, 28 - k + 1, size=2)
+        frag = src[cy : cy + k, cx : cx + k] * rng.uniform(0.4, 1.0)
+        py, px = rng.integers(0, s - k + 1, size=2)
+        _paste(canvas, frag, int(py), int(px))
+    mask = np.zeros((s, s), dtype=np.uint8)
+    boxes: list[tuple[int, int, int]] = []
+    for j, index in enumerate(chosen):
+        side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
+        item = items[index]
+        img = Image.fromarray(item).resize((side, side), Image.BILINEAR)
+        sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize((side, side), Image.BILINEAR)
+        obj = np.asarray(img, dtype=np.float32) / 255.0
+        mask_local = np.asarray(sil) >= 128
+        oy, ox = _place(rng, side, s, boxes)
+        boxes.append((oy, ox, side))
+        _paste(canvas, obj, oy, ox, mask_local)
+        mask[oy : oy + side, ox : ox + side][mask_local] = j + 1
+    return np.clip(canvas * 255.0 + 0.5, 0, 255).astype(np.uint8), mask
+
+
+def generate_multi_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.ndarray]:
+    """The multi-object variant: each canvas shows 1..``cfg.max_objects`` items of distinct
+    classes (uniform count). Arrays: images (N,S,S) uint8; masks (N,S,S) uint8 with 0 for
+    background and class+1 for each item's visible pixels (VOC style); labels (N,K) uint8
+    multi-hot of the classes still visible; items (N, max_objects) source indices, -1 padded."""
+    if split not in SPLITS:
+        raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
+    x, y = _load_items(root, "test" if split == "test" else "train")
+    n_val_items = max(1, min(_VAL_ITEMS, len(x) // 10))
+    if split == "train":
+        pool = np.arange(0, len(x) - n_val_items)
+    elif split == "val":
+        pool = np.arange(len(x) - n_val_items, len(x))
+    else:
+        pool = np.arange(len(x))
+    k_cls = len(CLASS_NAMES)
+    by_class = [pool[y[pool] == c] for c in range(k_cls)]
+    present = [c for c in range(k_cls) if len(by_class[c])]
+    n, m = cfg.count(split), cfg.max_objects
+    split_id = SPLITS.index(split)
+    images = np.empty((n, cfg.size, cfg.size), np.uint8)
+    masks = np.empty((n, cfg.size, cfg.size), np.uint8)
+    labels = np.zeros((n, k_cls), np.uint8)
+    items_out = np.full((n, m), -1, np.int64)
+    for i in range(n):
+        rng = np.random.default_rng([cfg.seed, split_id, 2, i])
+        count = min(int(rng.integers(1, m + 1)), len(present))
+        classes = [int(c) for c in rng.choice(present, size=count, replace=False)]
+        chosen = [int(by_class[c][rng.integers(len(by_class[c]))]) for c in classes]
+        images[i], local = make_multi_canvas(rng, x, chosen, cfg)
+        cls_lut = np.array([0] + [c + 1 for c in classes], dtype=np.uint8)
+        masks[i] = cls_lut[local]
+        for c in classes:
+            if (masks[i] == c + 1).any():
+                labels[i, c] = 1
+        items_out[i, :count] = chosen
+    return {"images": images, "masks": masks, "labels": labels, "items": items_out}
+
+
 def cache_dir() -> Path:
     """Where generated splits are cached: $CAMKIT_CACHE, else ~/.cache/camkit."""
     return Path(os.environ.get("CAMKIT_CACHE") or Path.home() / ".cache" / "camkit")
@@ -207,9 +302,10 @@ def _cache_key(root: Path, split: str, cfg: CanvasConfig) -> str:
         if "idx" in n:
             st = (root / n).stat()
             files[n] = (st.st_size, st.st_mtime_ns)
-    blob = json.dumps(
-        {"v": _GENERATOR_VERSION, "split": split, "cfg": asdict(cfg), "files": files}, sort_keys=True
-    )
+    c = asdict(cfg)
+    if c["max_objects"] == 0:  # keys of single-object caches made before the multi-object variant
+        del c["max_objects"]
+    blob = json.dumps({"v": _GENERATOR_VERSION, "split": split, "cfg": c, "files": files}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -219,7 +315,8 @@ def load_split(
     """Load one split from the cache, generating (and caching) it on first use."""
     src = find_root(root)
     folder = cache or cache_dir()
-    path = folder / f"fashion-canvas-{split}-{_cache_key(src, split, cfg)}.npz"
+    kind = "fashion-multi" if cfg.max_objects >= 1 else "fashion-canvas"
+    path = folder / f"{kind}-{split}-{_cache_key(src, split, cfg)}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:
@@ -227,7 +324,7 @@ def load_split(
         except (OSError, ValueError, EOFError):
             log.warning("cache file %s is unreadable; regenerating it", path)
     log.info("generating the %s split (%d canvases of %dpx) into %s", split, cfg.count(split), cfg.size, path)
-    data = generate_split(src, split, cfg)
+    data = (generate_multi_split if cfg.max_objects >= 1 else generate_split)(src, split, cfg)
     try:
         with atomic_path(path) as tmp:
             np.savez(tmp, **data)
