@@ -120,3 +120,28 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def init_from_checkpoint(model: CAMNet, path: str | os.PathLike[str]) -> list[str]:
+    """Start ``model`` from the weights of a camkit checkpoint (e.g. ReCAM fine-tuning a
+    converged CAM model). Backbone, layer and class count must match; parameters the
+    checkpoint lacks (FC2) keep their fresh initialization and are returned by name."""
+    meta = read_metadata(path)
+    found = _config_from_meta(meta).arch()
+    want = model.config.arch()
+    diff = describe_mismatch(
+        {k: found[k] for k in ("backbone", "layer", "num_classes")},
+        {k: want[k] for k in ("backbone", "layer", "num_classes")},
+    )
+    if diff:
+        raise CamkitError(f"--init {path}: built for another model: {diff}")
+    state = load_file(str(path))
+    own = model.state_dict()
+    bad = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if bad:
+        raise CamkitError(
+            f"--init {path}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}"
+        )
+    fresh = [k for k in own if k not in state]
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return fresh

@@ -29,6 +29,10 @@ class TrainConfig:
     overfit_ratio: float | None = None  # stop (and never select) once val loss > ratio x train loss
     seg_transforms: list[str] = field(default_factory=lambda: ["scale:0.5"])  # SEG mode: A, in order
     seg_weight: float = 1.0  # SEG mode: lambda, the weight of the equivariance MSE
+    backbone_lr_mult: float = 1.0  # the backbone's lr is lr x this (fine-tuning: e.g. 0.1, as ReCAM)
+    init: str | None = None  # start from this checkpoint's weights (ReCAM: the converged CAM model)
+    recam_weight: float = 1.0  # ReCAM: λ, the weight of L_sce
+    recam_norm: str = "relu-max"  # ReCAM: how the CAM masks are normalized: relu-max | minmax | sigmoid
     # also log the epoch metrics to OUT/EXP_ID/tensorboard (needs the tensorboard package)
     tensorboard: bool = False
     save_every_epoch: bool = False  # keep every epoch's weights under epochs/ (for camkit evaluate-epochs)
@@ -54,6 +58,12 @@ class TrainConfig:
             raise CamkitError(f"--patience {self.patience}: must be at least 1")
         if self.overfit_ratio is not None and self.overfit_ratio <= 0:
             raise CamkitError(f"--overfit-ratio {self.overfit_ratio}: must be positive")
+        if self.recam_norm not in ("relu-max", "minmax", "sigmoid"):
+            raise CamkitError(f"--recam-norm {self.recam_norm}: choose relu-max, minmax or sigmoid")
+        if not self.backbone_lr_mult >= 0:
+            raise CamkitError(f"--backbone-lr-mult {self.backbone_lr_mult}: must be >= 0")
+        if self.recam_weight < 0:
+            raise CamkitError(f"--recam-weight {self.recam_weight}: must be >= 0")
         if self.schedule not in SCHEDULES:
             raise CamkitError(f"--schedule {self.schedule}: unknown; choose one of {', '.join(SCHEDULES)}")
 

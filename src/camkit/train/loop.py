@@ -1,4 +1,9 @@
-"""The training loop: cross-entropy + Adam, best checkpoint chosen on validation only.
+"""The training loop: Adam, best checkpoint chosen on validation only.
+
+The loss is cross-entropy for single-label data and BCE (with logits, averaged over the
+classes) for multi-label data; ``mode="seg"`` adds the SEG equivariance term and
+``mode="recam"`` ReCAM's L_sce on FC2 (:mod:`camkit.train.recam`). Multi-label runs select
+on validation mAP, single-label runs on accuracy (ties: lower validation loss).
 
 A run folder ``OUT/EXP_ID/`` holds:
 
@@ -30,17 +35,19 @@ from torch.utils.data import DataLoader, Dataset
 from camkit.data.datasets import build_split, class_names
 from camkit.errors import CamkitError
 from camkit.io import atomic_path, write_json
-from camkit.metrics.classification import Accuracy
+from camkit.metrics.classification import Accuracy, MultiLabelMetrics
 from camkit.models.camnet import CAMNet
 from camkit.progress import NoProgress, Progress
 from camkit.train.checkpoint import (
     describe_mismatch,
+    init_from_checkpoint,
     load_checkpoint,
     load_state,
     save_checkpoint,
     save_state,
 )
 from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.train.recam import recam_loss
 from camkit.train.seg import parse_transform, seg_loss
 
 log = logging.getLogger(__name__)
@@ -107,12 +114,21 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> 
         )
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.25
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=0.25
         )
     return None
 
 
+MODES = ("cam", "seg", "recam")
+
+
 def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
+    if labels.ndim == 2:
+        if labels.shape[1] != num_classes:
+            raise CamkitError(
+                f"multi-hot labels have {labels.shape[1]} classes but the model has {num_classes}; fix --num-classes"
+            )
+        return
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         bad = int(labels.max()) if int(labels.max()) >= num_classes else int(labels.min())
         raise CamkitError(
@@ -120,33 +136,63 @@ def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
         )
 
 
+def classification_loss(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy for (B,) class ids; BCE with logits, averaged over the K classes, for
+    (B, K) multi-hot targets (ReCAM's L_bce)."""
+    if y.ndim == 2:
+        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none").mean(1)
+        return loss.mean() if reduction == "mean" else loss.sum()
+    return F.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction=reduction)
+
+
+def _correct(logits: torch.Tensor, y: torch.Tensor) -> int:
+    """Top-1 hits, or exact matches (every class right at logit > 0) for multi-hot targets."""
+    if y.ndim == 2:
+        return int(((logits > 0) == (y > 0.5)).all(1).sum())
+    return int((logits.argmax(1) == y).sum())
+
+
 @torch.no_grad()
 def evaluate_classifier(
     model: CAMNet, ds: Dataset, cfg: TrainConfig, device: torch.device, ks: tuple[int, ...] = (1,)
 ) -> dict[str, float]:
-    """Mean cross-entropy and top-k accuracy of ``model`` on ``ds`` (eval mode, restored after)."""
+    """Mean loss and accuracy of ``model`` on ``ds`` (eval mode, restored after).
+
+    Single-label: cross-entropy and top-k accuracy. Multi-label: BCE, ``accuracy`` (exact
+    match), micro ``f1`` and ``map`` (mean average precision)."""
     was = model.training
     model.eval()
-    acc = Accuracy(ks)
-    total, n = 0.0, 0
+    acc, multi = Accuracy(ks), MultiLabelMetrics()
+    total, n, is_multi = 0.0, 0, False
     for batch in make_loader(ds, cfg, shuffle=False):
         x, y = batch["image"].to(device), batch["label"].to(device)
         _check_labels(y, model.config.num_classes)
         logits = model(x).logits
-        total += float(F.cross_entropy(logits, y, reduction="sum"))
-        n += y.numel()
-        acc.update(logits, y)
+        total += float(classification_loss(logits, y, reduction="sum"))
+        n += y.shape[0]
+        if y.ndim == 2:
+            is_multi = True
+            multi.update(logits, y)
+        else:
+            acc.update(logits, y)
     model.train(was)
     out = {"loss": total / max(n, 1)}
-    out.update({("accuracy" if k == "top1" else k): v for k, v in acc.compute().items()})
+    if is_multi:
+        m = multi.compute()
+        out.update({"accuracy": m["exact_match"], "f1": m["f1"], "map": m["map"]})
+    else:
+        out.update({("accuracy" if k == "top1" else k): v for k, v in acc.compute().items()})
     return out
 
 
 def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
     if best is None:
         return True
-    if new["accuracy"] != best["accuracy"]:
-        return new["accuracy"] > best["accuracy"]
+    key = "map" if "map" in new else "accuracy"
+    if new[key] != best[key]:
+        return new[key] > best[key]
     return new["loss"] < best["loss"]
 
 
@@ -163,12 +209,16 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy.
 
-    ``mode="cam"``: cross-entropy. ``mode="seg"``: the two-branch equivariance loss of
-    :mod:`camkit.train.seg` with ``cfg.seg_transforms`` and weight ``cfg.seg_weight``.
+    ``mode="cam"``: cross-entropy (BCE for multi-hot labels). ``mode="seg"``: the two-branch
+    equivariance loss of :mod:`camkit.train.seg` with ``cfg.seg_transforms`` and weight
+    ``cfg.seg_weight``. ``mode="recam"``: L_bce + ``cfg.recam_weight`` · L_sce on FC2, masks
+    normalized by ``cfg.recam_norm`` (:mod:`camkit.train.recam`).
     """
     cfg.validate()
-    if mode not in ("cam", "seg"):
-        raise CamkitError(f"--mode {mode}: use cam or seg")
+    if mode not in MODES:
+        raise CamkitError(f"--mode {mode}: use one of {', '.join(MODES)}")
+    if mode == "recam" and getattr(model, "classifier2", None) is None:
+        raise CamkitError("--mode recam: the model has no FC2; build it with ModelConfig(fc2=True)")
     transforms = [parse_transform(t) for t in cfg.seg_transforms] if mode == "seg" else []
     if mode == "seg" and not transforms:
         raise CamkitError("--mode seg needs at least one --transform (e.g. scale:0.5)")
@@ -179,8 +229,16 @@ def fit(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    backbone = getattr(model, "backbone", None)
+    ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    groups = [
+        {
+            "params": [p for p in model.parameters() if p.requires_grad and id(p) in ids],
+            "lr": cfg.lr * cfg.backbone_lr_mult,
+        },
+        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in ids], "lr": cfg.lr},
+    ]
+    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(train_ds) / cfg.batch_size)
     sched = make_scheduler(opt, cfg, steps)
     start, best, best_epoch, history = 1, None, 0, []
@@ -217,10 +275,17 @@ def fit(
                 x = x.contiguous(memory_format=torch.channels_last)
             _check_labels(y, model.config.num_classes)
             if transforms:  # SEG mode: the two-branch equivariance loss
+                if y.ndim == 2:
+                    raise CamkitError(
+                        "--mode seg: multi-label data is not supported; use --mode cam or recam"
+                    )
                 loss, _, logits = seg_loss(model, x, y, transforms, cfg.seg_weight, cfg.label_smoothing)
             else:
-                logits = model(x).logits
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                out = model(x)
+                logits = out.logits
+                loss = classification_loss(logits, y, cfg.label_smoothing)
+                if mode == "recam":
+                    loss = loss + cfg.recam_weight * recam_loss(model, out, y, cfg.recam_norm)
             lv = loss.item()
             if not math.isfinite(lv):
                 raise CamkitError(
@@ -231,9 +296,9 @@ def fit(
             opt.step()
             if sched is not None:
                 sched.step()
-            tot += lv * y.numel()
-            n += y.numel()
-            correct += int((logits.argmax(1) == y).sum())
+            tot += lv * y.shape[0]
+            n += y.shape[0]
+            correct += _correct(logits.detach(), y)
             progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
         progress.close()
         val = evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5))
@@ -243,9 +308,10 @@ def fit(
             "train_accuracy": correct / n,
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
-            "val_top3": val.get("top3", val["accuracy"]),
-            "val_top5": val.get("top5", val["accuracy"]),
         }
+        for key in ("top3", "top5", "f1", "map"):
+            if key in val:
+                rec[f"val_{key}"] = val[key]
         history.append(rec)
         overfit = stopper.overfit(rec["train_loss"], val["loss"])
         improved = not overfit and _better(val, best)
@@ -328,6 +394,9 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     if cfg.model.num_classes != len(names):
         log.info("setting num_classes to %d from the dataset", len(names))
         cfg.model.num_classes = len(names)
+    if cfg.mode == "recam" and not cfg.model.fc2:
+        log.info("--mode recam: adding FC2 to the model")
+        cfg.model.fc2 = True
     if cfg.train.resume and (run_dir / "config.json").is_file():
         before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
         diff = describe_mismatch(cfg.model.arch(), before.arch())
@@ -339,6 +408,9 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
     torch.manual_seed(cfg.train.seed)
     model = CAMNet(cfg.model)
+    if cfg.train.init and not cfg.train.resume:
+        fresh = init_from_checkpoint(model, cfg.train.init)
+        log.info("initialized from %s%s", cfg.train.init, f" (fresh: {', '.join(fresh)})" if fresh else "")
     result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode)
     summary: dict[str, Any] = {
         "best_epoch": result.best_epoch,
