@@ -13,7 +13,9 @@ from camkit.methods import (  # noqa: F401  (importing registers each method)
     gradcampp,
     hirescam,
     layercam,
+    lpcam,
     nwc_cam,
+    recam,
     scorecam,
     softmax_cam,
     xgradcam,
@@ -26,7 +28,9 @@ from camkit.methods.gradcam import GradCAM
 from camkit.methods.gradcampp import GradCAMPlusPlus
 from camkit.methods.hirescam import HiResCAM
 from camkit.methods.layercam import LayerCAM
+from camkit.methods.lpcam import LPCAM, LPCAMF
 from camkit.methods.nwc_cam import NWCCAM
+from camkit.methods.recam import ReCAM
 from camkit.methods.registry import METHODS, register
 from camkit.methods.scorecam import ScoreCAM
 from camkit.methods.softmax_cam import SoftmaxCAM
@@ -46,6 +50,7 @@ __all__ = [
     "CAM",
     "METHODS",
     "NWCCAM",
+    "ReCAM",
     "AblationCAM",
     "CAMMethod",
     "CAMResult",
@@ -53,6 +58,8 @@ __all__ = [
     "GradCAM",
     "GradCAMPlusPlus",
     "HiResCAM",
+    "LPCAM",
+    "LPCAMF",
     "LayerCAM",
     "ScoreCAM",
     "SoftmaxCAM",

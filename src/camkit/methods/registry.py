@@ -60,7 +60,9 @@ def method_table(registry: Registry = METHODS) -> str:
     rows = ["| method | needs | reference |", "|---|---|---|"]
     for name in registry:
         cls = registry.get(name)
-        if getattr(cls, "uses_gradients", False):
+        if getattr(cls, "needs", ""):
+            kind = cls.needs
+        elif getattr(cls, "uses_gradients", False):
             kind = "one backward"
         elif hasattr(cls, "class_weights"):
             kind = "GAP-linear head"

@@ -1,0 +1,253 @@
+"""LPCAM's local prototypes (Chen et al., "Extracting Class Activation Maps from
+Non-Discriminative Features as well", CVPR 2023), built once from a trained model and saved.
+
+For each class n, over the training images labelled n:
+
+1. take the feature vector at every position of the target layer, and CAM_n there
+   (ReLU(w_n^T f) / max, at feature resolution);
+2. split the vectors into foreground (CAM_n > τ) and background (CAM_n <= τ);
+3. cluster each set into K groups with cosine k-means (:mod:`camkit.cluster`);
+4. keep the foreground centers whose softmax score for n, ``softmax(FC(center))[n]``, exceeds
+   μ_f, and the background centers whose score is below μ_b. The score is taken on the
+   members' plain mean, so the classifier sees features at their trained scale.
+
+If no center of a set passes, the best one is kept (the highest FG score, the lowest BG score),
+with a warning and ``fallback`` recorded in the file, so every class can still be mapped.
+
+Sets larger than ``max_points`` are subsampled uniformly (a seeded reservoir), which keeps
+memory bounded on datasets of any size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from camkit.cluster import spherical_kmeans
+from camkit.errors import CamkitError
+from camkit.io import atomic_path
+from camkit.methods.base import find_classifier, logits_of, resolve_layers
+from camkit.progress import NoProgress, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrototypeConfig:
+    """LPCAM's hyper-parameters: τ splits FG/BG on the CAM, K clusters per set, μ_f and μ_b
+    select the centers; the rest bound the clustering."""
+
+    tau: float = 0.1
+    k: int = 12
+    mu_f: float = 0.9
+    mu_b: float = 0.5
+    max_points: int = 200_000
+    max_iter: int = 100
+    tol: float = 1e-5
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.tau < 1.0:
+            raise CamkitError(f"--tau {self.tau}: must be in [0, 1)")
+        if self.k < 1:
+            raise CamkitError(f"--k {self.k}: must be at least 1")
+        if not (0.0 <= self.mu_f <= 1.0 and 0.0 <= self.mu_b <= 1.0):
+            raise CamkitError("--mu-f and --mu-b are softmax scores; give them in [0, 1]")
+        if self.max_points < self.k or self.max_iter < 1:
+            raise CamkitError("--max-points must be >= --k and --max-iter >= 1")
+
+
+@dataclass
+class Prototypes:
+    """Kept prototypes per class: ``fg[n]`` (F'_n, C) and ``bg[n]`` (B'_n, C), raw scale."""
+
+    fg: list[torch.Tensor]
+    bg: list[torch.Tensor]
+    layer: str
+    config: PrototypeConfig = field(default_factory=PrototypeConfig)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.fg)
+
+
+class _Reservoir:
+    """A uniform sample without replacement of at most ``cap`` rows: each row gets a seeded
+    random key and the ``cap`` smallest keys stay."""
+
+    def __init__(self, cap: int, gen: torch.Generator) -> None:
+        self.cap, self.gen = cap, gen
+        self.rows: list[torch.Tensor] = []
+        self.keys: list[torch.Tensor] = []
+        self.held = 0
+        self.seen = 0
+
+    def add(self, rows: torch.Tensor) -> None:
+        if rows.shape[0] == 0:
+            return
+        self.seen += rows.shape[0]
+        self.held += rows.shape[0]
+        self.rows.append(rows)
+        self.keys.append(torch.rand(rows.shape[0], generator=self.gen).to(rows.device))
+        if self.held > 2 * self.cap:
+            self._shrink()
+
+    def _shrink(self) -> None:
+        if not self.rows:
+            return
+        rows, keys = torch.cat(self.rows), torch.cat(self.keys)
+        if rows.shape[0] > self.cap:
+            idx = torch.topk(keys, self.cap, largest=False).indices
+            rows, keys = rows[idx], keys[idx]
+        self.rows, self.keys, self.held = [rows], [keys], rows.shape[0]
+
+    def get(self) -> torch.Tensor:
+        self._shrink()
+        return self.rows[0] if self.rows else torch.zeros(0)
+
+
+def _label_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if labels.ndim == 2:
+        s, c = torch.nonzero(labels > 0.5, as_tuple=True)
+        return s, c
+    keep = labels >= 0
+    return torch.nonzero(keep, as_tuple=True)[0], labels[keep].long()
+
+
+@torch.no_grad()
+def build_prototypes(
+    model: nn.Module,
+    ds: Dataset,
+    cfg: PrototypeConfig | None = None,
+    layer: str | None = None,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+) -> Prototypes:
+    """Prototypes of every class from the labelled images of ``ds`` (see the module docstring)."""
+    cfg = cfg or PrototypeConfig()
+    cfg.validate()
+    progress = progress or NoProgress()
+    (name, module), *rest = resolve_layers(model, layer)
+    if rest:
+        raise CamkitError("--layer: prototypes take one target layer")
+    was = model.training
+    model.eval().to(device)
+    acts: dict[str, torch.Tensor] = {}
+    handle = module.register_forward_hook(lambda _m, _i, out: acts.__setitem__("f", out))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    fc: nn.Linear | None = None
+    fg: list[_Reservoir] = []
+    bg: list[_Reservoir] = []
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
+    progress.start(len(loader), "features")
+    try:
+        for batch in loader:
+            logits = logits_of(model(batch["image"].to(device)))
+            f = acts["f"]
+            if fc is None:
+                fc = find_classifier(model, f.shape[1], None)
+                k_cls = logits.shape[1]
+                fg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
+                bg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
+            sample, cls = _label_pairs(batch["label"].to(device))
+            cams = torch.relu(torch.einsum("pchw,pc->phw", f[sample], fc.weight[cls]))
+            cams = cams / cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+            vec = f[sample].permute(0, 2, 3, 1)  # (P, h, w, C)
+            is_fg = cams > cfg.tau
+            for c in torch.unique(cls).tolist():  # one gather per class present in the batch
+                sel = cls == c
+                fg[c].add(vec[sel][is_fg[sel]])
+                bg[c].add(vec[sel][~is_fg[sel]])
+            progress.advance(1)
+    finally:
+        handle.remove()
+        progress.close()
+        model.train(was)
+    if fc is None:
+        raise CamkitError("the split is empty; nothing to build prototypes from")
+    kept_fg, kept_bg, info = [], [], []
+    for c in range(len(fg)):
+        row: dict[str, Any] = {"class": c}
+        for side, res, out in (("fg", fg[c], kept_fg), ("bg", bg[c], kept_bg)):
+            x = res.get()
+            if x.shape[0] == 0:
+                log.warning("class %d has no %s features (no labelled image, or τ leaves none)", c, side)
+                out.append(torch.zeros(0, fc.in_features))
+                row[side] = {"points": 0, "kept": 0}
+                continue
+            km = spherical_kmeans(x, cfg.k, cfg.seed, cfg.max_iter, cfg.tol, name=f"class {c} {side}")
+            score = torch.softmax(fc(km.means.to(fc.weight.dtype)), dim=1)[:, c]
+            ok = score > cfg.mu_f if side == "fg" else score < cfg.mu_b
+            fallback = not bool(ok.any())
+            if fallback:
+                best = int(score.argmax()) if side == "fg" else int(score.argmin())
+                ok = torch.zeros_like(ok)
+                ok[best] = True
+                log.warning(
+                    "class %d: no %s prototype passes μ_%s; keeping the best one (score %.3f)",
+                    c, side, side[0], float(score[best]),
+                )  # fmt: skip
+            out.append(km.means[ok].detach().cpu().float())
+            row[side] = {
+                "points": res.seen, "clustered": int(x.shape[0]), "dropped_zero": km.dropped,
+                "kept": int(ok.sum()), "scores": [round(float(v), 4) for v in score],
+                "iterations": km.iterations, "converged": km.converged, "inertia": km.inertia,
+                "fallback": fallback,
+            }  # fmt: skip
+        info.append(row)
+    return Prototypes(kept_fg, kept_bg, name, cfg, {"classes": info})
+
+
+def save_prototypes(path: str | os.PathLike[str], protos: Prototypes) -> None:
+    """One safetensors file (``fg.N``/``bg.N`` tensors) with the layer, config and build log."""
+    tensors = {f"fg.{c}": t.contiguous() for c, t in enumerate(protos.fg)}
+    tensors.update({f"bg.{c}": t.contiguous() for c, t in enumerate(protos.bg)})
+    meta = {
+        "format": "camkit-prototypes-1",
+        "layer": protos.layer,
+        "config": json.dumps(asdict(protos.config)),
+        "meta": json.dumps(protos.meta),
+        "num_classes": str(protos.num_classes),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_prototypes(path: str | os.PathLike[str]) -> Prototypes:
+    path = Path(path)
+    if not path.is_file():
+        raise CamkitError(f"--prototypes {path}: file not found; build it with camkit prototypes")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CamkitError(
+            f"--prototypes {path}: not a prototype file ({e}); build it with camkit prototypes"
+        ) from None
+    if meta.get("format") != "camkit-prototypes-1":
+        raise CamkitError(
+            f"--prototypes {path}: not a camkit prototype file; build it with camkit prototypes"
+        )
+    n = int(meta["num_classes"])
+    return Prototypes(
+        fg=[tensors[f"fg.{c}"] for c in range(n)],
+        bg=[tensors[f"bg.{c}"] for c in range(n)],
+        layer=meta["layer"],
+        config=PrototypeConfig(**json.loads(meta["config"])),
+        meta=json.loads(meta["meta"]),
+    )
