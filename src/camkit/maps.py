@@ -3,6 +3,10 @@
 A map set keeps the raw maps at feature resolution (N, h, w) float32, plus per image the
 target class, its softmax score, the label, the prediction and the image id. Normalizing
 and upsampling happen when the maps are scored or drawn, so nothing is lost on disk.
+
+Multi-label data (multi-hot labels) gives a *class map set*: maps (N, K, h, w) with the map
+of every class present in each image (zeros elsewhere), ``targets`` (N, K) bool marking
+them, ``scores`` (N, K), ``labels`` (N, K) multi-hot and ``preds`` (N, K) bool (logit > 0).
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class MapSet:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def per_class(self) -> bool:
+        """True for a class map set (maps (N, K, h, w), see the module docstring)."""
+        return self.maps.ndim == 4
 
 
 def resolve_targets(target: str | int, labels: torch.Tensor) -> Targets:
@@ -97,6 +106,25 @@ def extract(
                 x = batch["image"].to(device)
                 size = tuple(x.shape[-2:])
                 labels = batch["label"].to(device)
+                if labels.ndim == 2:  # multi-label: every class present, one dense (K, h, w) stack
+                    if target != "label":
+                        raise CamkitError(
+                            f"--target {target}: multi-label data is mapped for every class present; use --target label"
+                        )
+                    r = m(x, labels)
+                    low = r.low[0] if len(r.low) == 1 else r.maps
+                    k = r.logits.shape[1]
+                    dense = low.new_zeros((x.shape[0], k, *low.shape[-2:]))
+                    dense[r.sample, r.target] = low.float()
+                    sc = r.logits.new_zeros((x.shape[0], k))
+                    sc[r.sample, r.target] = r.score
+                    out["maps"].append(dense)
+                    out["targets"].append(labels > 0.5)
+                    out["scores"].append(sc)
+                    out["labels"].append(labels)
+                    out["preds"].append(r.logits > 0)
+                    progress.advance(1)
+                    continue
                 tgt = resolve_targets(target, labels)
                 if tgt is None:
                     with torch.no_grad():
