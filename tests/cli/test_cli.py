@@ -2,30 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-CAMKIT = [sys.executable, "-m", "camkit.cli.main"]
-
-
-def run(*args: str, env_cache: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    if env_cache:
-        env["CAMKIT_CACHE"] = env_cache
-    return subprocess.run([*CAMKIT, *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
-    assert p.returncode == 2, p.stderr
-    err = [ln for ln in p.stderr.strip().splitlines() if not ln.startswith(("INFO", "WARNING"))]
-    assert len(err) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    for n in needles:
-        assert n in err[0], err[0]
+from cli_helpers import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")

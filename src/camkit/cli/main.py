@@ -22,11 +22,12 @@ DATA_FIELDS = {
     "dataset": "dataset", "data_root": "root", "mask_root": "mask_root", "image_size": "image_size",
     "n_train": "n_train", "n_val": "n_val", "n_test": "n_test", "data_seed": "seed",
     "val_fraction": "val_fraction", "cache_dir": "cache_dir", "aug_hflip": "aug_hflip", "aug_rotate": "aug_rotate",
-    "aug_shift": "aug_shift", "aug_jitter": "aug_jitter", "aug_crop": "aug_crop",
+    "aug_shift": "aug_shift", "aug_jitter": "aug_jitter", "aug_crop": "aug_crop", "max_objects": "max_objects",
 }  # fmt: skip
 MODEL_FIELDS = {
     "backbone": "backbone", "layer": "layer", "head": "head", "pretrained": "pretrained",
     "weights": "weights", "freeze_backbone": "freeze_backbone", "num_classes": "num_classes",
+    "tap_theta": "tap_theta", "output_stride": "output_stride",
 }  # fmt: skip
 TRAIN_FIELDS = {
     "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "weight_decay": "weight_decay", "seed": "seed",
@@ -34,6 +35,8 @@ TRAIN_FIELDS = {
     "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio",
     "save_every_epoch": "save_every_epoch", "tensorboard": "tensorboard", "transform": "seg_transforms",
     "seg_weight": "seg_weight", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "recam_weight": "recam_weight", "recam_norm": "recam_norm", "init": "init",
+    "backbone_lr_mult": "backbone_lr_mult",
 }  # fmt: skip
 
 
@@ -52,7 +55,11 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dataset",
         choices=DATASETS,
-        help="fashion (embedded benchmark, default), folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+        help="fashion (embedded benchmark, default), fashion-multi (its multi-object, multi-label variant), "
+        "folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+    )
+    g.add_argument(
+        "--max-objects", type=int, help="fashion-multi: up to this many items per canvas (default 3)"
     )
     g.add_argument(
         "--data-root", help="fashion: folder of the IDX .gz files (default: Debian's); folder/lab: the tree"
@@ -85,12 +92,20 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--backbone", help=f"one of {', '.join(backbone_names())} (default resnet18)")
     g.add_argument("--layer", help="cut the backbone after this layer (default: layer2 for ResNets)")
-    g.add_argument("--head", help="pooling head (default gap)")
+    g.add_argument("--head", choices=("gap", "tap"), help="pooling head: gap (default) or tap (Bae et al.)")
+    g.add_argument(
+        "--tap-theta",
+        type=float,
+        help="tap: θ_tap, the threshold as a share of each channel's max (default 0.05)",
+    )
     g.add_argument(
         "--pretrained",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="start from ImageNet weights",
+    )
+    g.add_argument(
+        "--output-stride", type=int, help="ResNets: stop downsampling at this stride (8 or 16; IRN uses 16)"
     )
     g.add_argument("--weights", help="a local backbone state-dict file (.pth or .safetensors)")
     g.add_argument("--freeze-backbone", action="store_true", default=None, help="train only the classifier")
@@ -127,8 +142,24 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--mode",
-        choices=("cam", "seg"),
-        help="cam (cross-entropy, default) or seg (two-branch equivariance loss)",
+        choices=("cam", "seg", "recam"),
+        help="cam (cross-entropy, BCE for multi-label; default), seg (two-branch equivariance loss) "
+        "or recam (BCE + ReCAM's softmax CE on FC2)",
+    )
+    g.add_argument(
+        "--init",
+        help="start from this checkpoint's weights (recam: the converged CAM model, as in the paper)",
+    )
+    g.add_argument(
+        "--backbone-lr-mult",
+        type=float,
+        help="the backbone's lr is --lr times this (default 1; fine-tuning: 0.1)",
+    )
+    g.add_argument("--recam-weight", type=float, help="recam mode: λ, the weight of L_sce (default 1)")
+    g.add_argument(
+        "--recam-norm",
+        choices=("relu-max", "minmax", "sigmoid"),
+        help="recam mode: how the CAM masks M_k are normalized (default relu-max)",
     )
     g.add_argument(
         "--transform",
@@ -188,9 +219,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from camkit.train.loop import train_run
 
     s = train_run(run_config(args), _progress())
-    line = f"best epoch {s['best_epoch']}: val accuracy {s['val']['accuracy']:.4f}"
-    if "test" in s:
-        line += f" | test top-1 {s['test']['accuracy']:.4f} top-3 {s['test']['top3']:.4f} top-5 {s['test']['top5']:.4f}"
+    if "map" in s["val"]:  # multi-label
+        line = f"best epoch {s['best_epoch']}: val mAP {s['val']['map']:.4f}"
+        if "test" in s:
+            t = s["test"]
+            line += f" | test mAP {t['map']:.4f} F1 {t['f1']:.4f} exact match {t['accuracy']:.4f}"
+    else:
+        line = f"best epoch {s['best_epoch']}: val accuracy {s['val']['accuracy']:.4f}"
+        if "test" in s:
+            line += f" | test top-1 {s['test']['accuracy']:.4f} top-3 {s['test']['top3']:.4f} top-5 {s['test']['top5']:.4f}"
     print(line)
     print(f"run folder: {s['run_dir']}")
     return 0
@@ -209,7 +246,22 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    if args.name == "wsss":
+        from camkit.study_wsss import run_wsss_study, study_config
+
+        study = study_config(args.config, args.quick)
+        if args.seeds:
+            study["seeds"] = [int(s) for s in args.seeds.split(",")]
+        if args.data_root:
+            study["data_root"] = args.data_root
+        out = args.out or "studies/wsss"
+        run_wsss_study(out, study, quick=args.quick, progress=_progress)
+        print((Path(out) / "study.md").read_text(), end="")
+        print(f"study folder: {out} (study.md, study.json, per-seed scores and runs)")
+        return 0
     from camkit.study import load_study_config, run_equivariance_study
+
+    args.out = args.out or "studies/equivariance"
 
     study = load_study_config(args.config)
     if args.seeds:
@@ -333,6 +385,18 @@ def _method_args(args: argparse.Namespace) -> tuple[list[str], Any, dict[str, An
     kw: dict[str, Any] = {}
     if args.layer_weights:
         kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+    recam_weights = getattr(args, "recam_weights", None)
+    protos = getattr(args, "prototypes", None)
+    if recam_weights and "recam" not in methods:
+        raise CamkitError("--recam-weights goes with --method recam")
+    if protos and not {"lpcam", "lpcam-f"} & set(methods):
+        raise CamkitError("--prototypes goes with --method lpcam or lpcam-f")
+    if recam_weights:
+        kw["recam_weights"] = recam_weights
+    if protos:
+        from camkit.prototypes import load_prototypes
+
+        kw["prototypes"] = load_prototypes(protos)
     return methods, layers, kw
 
 
@@ -345,7 +409,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
     model, names, data, ds, split, source = _model_images(args, device)
     out = Path(args.out)
     for m in methods:
-        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **kw)
+        mkw = {
+            k: v
+            for k, v in kw.items()
+            if not (k == "recam_weights" and m != "recam")
+            and not (k == "prototypes" and not m.startswith("lpcam"))
+        }
+        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **mkw)
         ms.meta = {"source": source, "split": split, "class_names": names, "layers": layers}
         if data is not None:
             ms.meta["data"] = dataclasses.asdict(data)
@@ -452,6 +522,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.maps:
         raise CamkitError("pass --maps FILE (or --pred-masks DIR --gt-masks DIR)")
     ms, ds = _maps_and_split(args)
+    if ms.per_class:
+        return _evaluate_class_maps(args, ms, ds)
     res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
     known = ms.labels >= 0
     if bool(known.any()):
@@ -492,6 +564,102 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         write_json(args.out, res)
         print(f"wrote {args.out}")
+    return 0
+
+
+def _evaluate_class_maps(args: argparse.Namespace, ms: Any, ds: Any) -> int:
+    """Class map sets (multi-label data): seeds and per-class peak IoU (max and PaS)."""
+    from camkit.io import write_json
+    from camkit.seeds import class_peak_iou, score_seeds
+
+    seeds = score_seeds(ms, ds, bg_threshold=args.bg_threshold, step=args.step, norm=args.norm)
+    peak = {ref: class_peak_iou(ms, ds, ref, step=args.step) for ref in ("max", "percentile")}
+    labels, preds = ms.labels > 0.5, ms.preds.bool()
+    tp = float((labels & preds).sum())
+    res: dict[str, Any] = {
+        "method": ms.method,
+        "seeds": seeds,
+        "peak_iou": {
+            ref: {k: v for k, v in r.items() if k not in ("thresholds",)} for ref, r in peak.items()
+        },
+        "classification": {
+            "exact_match": float((labels == preds).all(1).float().mean()),
+            "f1": 2 * tp / max(float(labels.sum() + preds.sum()), 1.0),
+        },
+    }
+    print(f"{ms.method}: {seeds['images']} images, seeds from the ground-truth image labels ({args.norm})")
+    at = "given" if args.bg_threshold is not None else "peak"
+    rows = [
+        (f"seed mIoU at bg t={seeds['bg_threshold']:.2f} ({at})", f"{seeds['miou']:.4f}"),
+        ("  FP / FN", f"{seeds['fp']:.3f} / {seeds['fn']:.3f}"),
+        ("  precision / recall", f"{seeds['precision']:.3f} / {seeds['recall']:.3f}"),
+        (f"seed peak mIoU (t={seeds['peak_bg_threshold']:.2f})", f"{seeds['peak_miou']:.4f}"),
+        (f"per-class peak IoU, max (θ={peak['max']['peak_theta']:.2f})", f"{peak['max']['peak_iou']:.4f}"),
+        (
+            f"per-class peak IoU, PaS p98 (θ={peak['percentile']['peak_theta']:.2f})",
+            f"{peak['percentile']['peak_iou']:.4f}",
+        ),
+        (
+            "multi-label F1 / exact match",
+            f"{res['classification']['f1']:.3f} / {res['classification']['exact_match']:.3f}",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, val in rows:
+        print(f"  {name:<{width}}  {val:>13}")
+    if args.plots:
+        from camkit.viz.curves import plot_iou_curve
+
+        plots = Path(args.plots)
+        plot_iou_curve(plots / "seed_miou_curve.png", {ms.method: (seeds["thresholds"], seeds["miou_curve"])})
+        print(f"plots in {plots}")
+    if args.out:
+        write_json(args.out, res)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_prototypes(args: argparse.Namespace) -> int:
+    from camkit.data.datasets import build_split
+    from camkit.prototypes import PrototypeConfig, build_prototypes, save_prototypes
+    from camkit.train.checkpoint import load_checkpoint
+    from camkit.train.config import resolve_device
+
+    device = resolve_device(args.device)
+    data, ckpt = _model_and_data(args)
+    model, meta = load_checkpoint(ckpt, device=device)
+    cfg = PrototypeConfig(
+        **{
+            k: getattr(args, k)
+            for k in ("tau", "k", "mu_f", "mu_b", "max_points", "max_iter", "seed")
+            if getattr(args, k) is not None
+        }
+    )
+    ds = build_split(data, args.split, augment=False)
+    protos = build_prototypes(model, ds, cfg, args.layer, args.batch_size, device, _progress())
+    protos.meta.update({"checkpoint": str(ckpt), "split": args.split})
+    save_prototypes(args.out, protos)
+    print(f"{'class':<12} {'FG kept/K':>9} {'BG kept/K':>9} {'FG points':>10} {'BG points':>10}  notes")
+    names = list(meta.get("class_names") or [])
+    for row in protos.meta["classes"]:
+        c = row["class"]
+        notes = [
+            f"{side} {why}"
+            for side in ("fg", "bg")
+            for why, bad in (
+                ("fallback", row[side].get("fallback")),
+                ("not converged", row[side].get("converged") is False),
+            )
+            if bad
+        ]
+        label = names[c] if c < len(names) else str(c)
+        print(
+            f"{label:<12} {row['fg']['kept']:>5}/{cfg.k:<3} {row['bg']['kept']:>5}/{cfg.k:<3} "
+            f"{row['fg']['points']:>10} {row['bg']['points']:>10}  {', '.join(notes)}"
+        )
+    print(
+        f"wrote {args.out} (layer {protos.layer}; reuse it with camkit extract --method lpcam --prototypes)"
+    )
     return 0
 
 
@@ -580,15 +748,19 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--out", required=True, help="output ImageFolder tree (masks go to OUT_masks)")
     au.set_defaults(func=cmd_augment)
 
-    st = sub.add_parser("study", help="reproducible studies: equivariance (CAM vs SEG transforms)")
-    st.add_argument("name", choices=("equivariance",))
+    st = sub.add_parser(
+        "study",
+        help="reproducible studies: equivariance (CAM vs SEG transforms), wsss (TAP/NWC/PaS, LPCAM, ReCAM)",
+    )
+    st.add_argument("name", choices=("equivariance", "wsss"))
     st.add_argument(
-        "--config", help="study config JSON (default: recipes/study-equivariance.json's settings)"
+        "--config",
+        help="study config JSON (defaults: recipes/study-equivariance.json, recipes/study-wsss.json)",
     )
     st.add_argument("--seeds", help="comma-separated seeds (default 0,1,2)")
     st.add_argument("--quick", action="store_true", help="the demo's smoke-size budget")
     st.add_argument("--data-root", help="folder of the Fashion-MNIST IDX .gz files (default: Debian's)")
-    st.add_argument("--out", default="studies/equivariance")
+    st.add_argument("--out", help="study folder (default studies/NAME)")
     st.set_defaults(func=cmd_study)
 
     ee = sub.add_parser("evaluate-epochs", help="top-1/3/5 of every saved epoch of a run (epochs.json)")
@@ -617,6 +789,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--layer", help="target layer name(s), comma-separated (default: the backbone's output)")
     e.add_argument("--layer-weights", help="fusion weights for several layers, e.g. 0.4,0.4,0.2")
     e.add_argument("--target", default="label", help="label (ground truth), pred, or a class id")
+    e.add_argument(
+        "--recam-weights",
+        choices=("w", "w2", "sum", "prod"),
+        help="recam: CAM weights from FC1 (w), FC2 (w2), w+w2 (sum) or w*w2 (prod, default)",
+    )
+    e.add_argument("--prototypes", help="lpcam/lpcam-f: a prototype file from camkit prototypes")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="auto")
     e.add_argument("--out", required=True, help="output .npz file (one per method: NAME_METHOD.npz)")
@@ -646,6 +824,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--split", help="split (default: the one the maps came from)")
     v.add_argument("--threshold", type=float, help="report mIoU here (default: at the sweep's peak)")
     v.add_argument("--step", type=float, default=0.01, help="threshold sweep step")
+    v.add_argument(
+        "--bg-threshold", type=float, help="class maps: report the seeds at this background threshold too"
+    )
+    v.add_argument(
+        "--norm",
+        default="relu-max",
+        choices=("relu-max", "minmax", "sigmoid", "tanh-max"),
+        help="class maps: map normalization before seeding (default relu-max, as in IRN/ReCAM/LPCAM)",
+    )
     v.add_argument("--out", help="write the results as JSON")
     v.add_argument("--plots", help="a folder for iou_curve.png and pr_curve.png")
     add_data_args(v)
@@ -663,6 +850,22 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--out", required=True, help="output folder")
     add_data_args(z)
     z.set_defaults(func=cmd_visualize)
+
+    pr = sub.add_parser("prototypes", help="build LPCAM's local prototypes from a trained model; save them")
+    add_source_args(pr)
+    pr.set_defaults(split="train")
+    pr.add_argument("--layer", help="target layer (default: the backbone's output)")
+    pr.add_argument("--tau", type=float, help="τ: FG where CAM > τ, else BG (default 0.1)")
+    pr.add_argument("--k", type=int, help="clusters per class for FG and for BG (default 12)")
+    pr.add_argument("--mu-f", type=float, help="keep FG centers with class softmax score > μ_f (default 0.9)")
+    pr.add_argument("--mu-b", type=float, help="keep BG centers with class softmax score < μ_b (default 0.5)")
+    pr.add_argument("--max-points", type=int, help="subsample each set to this many vectors (default 200000)")
+    pr.add_argument("--max-iter", type=int, help="k-means iteration cap (default 100)")
+    pr.add_argument("--seed", type=int, help="k-means and subsampling seed (default 0)")
+    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--out", required=True, help="output .safetensors file")
+    pr.set_defaults(func=cmd_prototypes)
 
     mt = sub.add_parser("methods", help="list the map methods (markdown table)")
     mt.set_defaults(func=cmd_methods)

@@ -1,0 +1,258 @@
+"""The WSSS study: the orderings of Bae et al. Table 1, LPCAM Table 1 and ReCAM on the
+multi-object benchmark (``fashion-multi``), mean ± std over seeds.
+
+Per seed, three models share data, backbone (ResNet-18 cut after layer2) and budget:
+
+* ``gap``: multi-label BCE with GAP (the CAM baseline);
+* ``tap``: the same with TAP (θ_tap = 0.05);
+* ``recam``: ReCAM, fine-tuned from ``gap`` with L_bce + λ L_sce, as the paper re-activates a
+  converged CAM model.
+
+and LPCAM's prototypes are built from ``gap`` on the training split. Scores, all on test:
+
+* **Bae Table 1** (peak IoU per (image, class) pair): CAM → +PaS → +NWC → +TAP;
+* **LPCAM Table 1** (seeds: FP, FN, mIoU, precision, recall): CAM, LPCAM-F, LPCAM;
+* **ReCAM** (seed mIoU): CAM against ReCAM with w, w', w + w' and w ⊙ w'.
+
+Seed scores use the background threshold that maximizes the val seed mIoU of each method.
+Finished pieces are kept on disk, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from camkit.data.datasets import DataConfig, build_split
+from camkit.errors import CamkitError
+from camkit.io import atomic_path, write_json
+from camkit.maps import extract
+from camkit.models.camnet import ModelConfig
+from camkit.progress import Progress
+from camkit.prototypes import PrototypeConfig, build_prototypes, load_prototypes, save_prototypes
+from camkit.seeds import class_peak_iou, score_seeds
+from camkit.train.checkpoint import load_checkpoint
+from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.train.loop import train_run
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "seeds": [0, 1, 2],
+    "n_train": 6000, "n_val": 500, "n_test": 1000, "image_size": 64, "max_objects": 3,
+    "epochs": 6, "lr": 2e-3, "batch_size": 64,
+    "recam_epochs": 3, "recam_lr": 5e-4, "recam_weight": 1.0, "recam_norm": "relu-max",
+    "tap_theta": 0.05, "recam_backbone_lr_mult": 0.1, "prototypes": {}, "lpcam_taus": [0.1, 0.3, 0.5],
+}  # fmt: skip
+QUICK = {"n_train": 256, "n_val": 64, "n_test": 64, "epochs": 1, "recam_epochs": 1, "prototypes": {"k": 4},
+         "lpcam_taus": [0.3]}  # fmt: skip
+BAE_ROWS = (("CAM", "gap", "cam", "max"), ("+PaS", "gap", "cam", "percentile"),
+            ("+NWC", "gap", "nwc-cam", "percentile"), ("+TAP", "tap", "nwc-cam", "percentile"))  # fmt: skip
+LPCAM_ROWS = ("cam", "lpcam-f", "lpcam")
+RECAM_ROWS = ("w", "w2", "sum", "prod")
+PAPER = {
+    "bae": {"CAM": 0.5254, "+PaS": 0.5563, "+NWC": 0.5881, "+TAP": 0.6370},  # ImageNet val, CRF in every row but CAM
+    "lpcam": {"cam": (26.5, 26.2, 48.8, 65.0, 65.2), "lpcam-f": (33.1, 16.2, 52.1, 61.3, 76.6),
+              "lpcam": (29.8, 16.7, 54.9, 64.9, 77.2)},  # VOC train seeds: FP, FN, mIoU, precision, recall
+}  # fmt: skip
+
+
+def study_config(path: str | Path | None, quick: bool = False) -> dict[str, Any]:
+    cfg = dict(DEFAULTS)
+    if quick:
+        cfg.update(QUICK)
+    if path:
+        try:
+            user = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise CamkitError(f"--config {path}: file not found") from None
+        except json.JSONDecodeError as e:
+            raise CamkitError(f"--config {path}: not JSON ({e})") from None
+        unknown = sorted(set(user) - set(DEFAULTS) - {"description", "data_root"})
+        if unknown:
+            raise CamkitError(f"--config {path}: unknown key {unknown[0]!r}; valid: {', '.join(DEFAULTS)}")
+        cfg.update(user)
+    return cfg
+
+
+def _run_config(out: Path, s: dict[str, Any], seed: int, name: str) -> RunConfig:
+    data = DataConfig(
+        dataset="fashion-multi", root=s.get("data_root"), n_train=s["n_train"], n_val=s["n_val"],
+        n_test=s["n_test"], image_size=s["image_size"], max_objects=s["max_objects"], seed=seed,
+    )  # fmt: skip
+    model = ModelConfig(backbone="resnet18", head="tap" if name == "tap" else "gap", tap_theta=s["tap_theta"])
+    train = TrainConfig(
+        epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], schedule="onecycle", seed=seed,
+        out=str(out), exp_id=f"{name}-seed{seed}",
+    )  # fmt: skip
+    cfg = RunConfig(data, model, train, "cam")
+    if name == "recam":
+        cfg.mode = "recam"
+        cfg.model.fc2 = True
+        cfg.train.epochs, cfg.train.lr, cfg.train.schedule = s["recam_epochs"], s["recam_lr"], "cosine"
+        cfg.train.recam_weight, cfg.train.recam_norm = s["recam_weight"], s["recam_norm"]
+        cfg.train.backbone_lr_mult = s["recam_backbone_lr_mult"]
+        cfg.train.init = str(out / f"gap-seed{seed}" / "best.safetensors")
+    return cfg
+
+
+def _train(cfg: RunConfig, progress: Progress | None) -> Path:
+    run_dir = Path(cfg.train.out) / cfg.train.exp_id
+    if not (run_dir / "summary.json").is_file():
+        cfg.train.resume = (run_dir / "last.pt").is_file()
+        log.info("study: training %s", cfg.train.exp_id)
+        train_run(cfg, progress)
+    return run_dir
+
+
+def _seed_scores(ms_val: Any, val: Any, ms_test: Any, test: Any) -> dict[str, float]:
+    t = score_seeds(ms_val, val)["peak_bg_threshold"]
+    r = score_seeds(ms_test, test, bg_threshold=float(t))  # type: ignore[arg-type]
+    return {k: float(r[k]) for k in ("miou", "fp", "fn", "precision", "recall", "bg_threshold", "peak_miou")}
+
+
+def score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
+    """Train (or reuse) the three models of ``seed`` and score every row of the three tables."""
+    done = out / f"scores-seed{seed}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfgs = {n: _run_config(out, s, seed, n) for n in ("gap", "tap", "recam")}
+    runs = {n: _train(cfgs[n], mk()) for n in ("gap", "tap", "recam")}
+    device = resolve_device("auto")
+    data = cfgs["gap"].data
+    val, test = build_split(data, "val"), build_split(data, "test")
+    models = {n: load_checkpoint(runs[n] / "best.safetensors", device=device)[0] for n in runs}
+
+    def maps(model: str, method: str, ds: Any, **kw: Any) -> Any:
+        return extract(models[model], ds, method, "label", device=device, **kw)
+
+    # LPCAM's τ is chosen per seed on val (seed mIoU of LPCAM) among ``lpcam_taus``
+    best: tuple[float, float, Any] | None = None
+    for tau in s["lpcam_taus"]:
+        proto_file = out / f"prototypes-seed{seed}-tau{tau}.safetensors"
+        if proto_file.is_file():
+            p = load_prototypes(proto_file)
+        else:
+            pcfg = PrototypeConfig(**{**s["prototypes"], "tau": tau, "seed": seed})
+            p = build_prototypes(
+                models["gap"], build_split(data, "train", augment=False), pcfg, device=device
+            )
+            save_prototypes(proto_file, p)
+        v = score_seeds(maps("gap", "lpcam", val, prototypes=p), val)["peak_miou"]
+        if best is None or v > best[0]:
+            best = (v, tau, p)
+    assert best is not None
+    _, tau, protos = best
+
+    res: dict[str, Any] = {"classification": {}, "bae": {}, "lpcam": {}, "recam": {}}
+    for n in runs:
+        res["classification"][n] = json.loads((runs[n] / "summary.json").read_text())["test"]["map"]
+    cache: dict[tuple[str, str], Any] = {}
+    for row, model, method, ref in BAE_ROWS:
+        key = (model, method)
+        if key not in cache:
+            cache[key] = maps(model, method, test)
+        res["bae"][row] = class_peak_iou(cache[key], test, ref)["peak_iou"]
+    for method in LPCAM_ROWS:
+        kw = {"prototypes": protos} if method.startswith("lpcam") else {}
+        ms_test = cache.get(("gap", method)) or maps("gap", method, test, **kw)
+        res["lpcam"][method] = _seed_scores(maps("gap", method, val, **kw), val, ms_test, test)
+    res["recam"]["cam"] = res["lpcam"]["cam"]
+    for w in RECAM_ROWS:
+        kw = {"recam_weights": w}
+        res["recam"][w] = _seed_scores(
+            maps("recam", "recam", val, **kw), val, maps("recam", "recam", test, **kw), test
+        )
+    res["lpcam_tau"] = tau
+    res["prototypes"] = [
+        {side: {k: row[side].get(k) for k in ("kept", "converged", "fallback")} for side in ("fg", "bg")}
+        for row in protos.meta.get("classes", [])
+    ]
+    write_json(done, res)
+    return res
+
+
+def _ms(v: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(v), "std": statistics.pstdev(v) if len(v) > 1 else 0.0}
+
+
+def run_wsss_study(
+    out: str | Path,
+    study: dict[str, Any],
+    quick: bool = False,
+    progress: Callable[[], Progress | None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the study into ``out``; writes study.json and study.md."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mk = progress or (lambda: None)
+    per_seed = [score_seed(out, study, seed, mk) for seed in study["seeds"]]
+    table: dict[str, Any] = {
+        "classification_map": {
+            n: _ms([r["classification"][n] for r in per_seed]) for n in ("gap", "tap", "recam")
+        },
+        "bae": {row: _ms([r["bae"][row] for r in per_seed]) for row, *_ in BAE_ROWS},
+        "lpcam": {
+            m: {
+                k: _ms([r["lpcam"][m][k] for r in per_seed])
+                for k in ("fp", "fn", "miou", "precision", "recall")
+            }
+            for m in LPCAM_ROWS
+        },
+        "recam": {m: _ms([r["recam"][m]["miou"] for r in per_seed]) for m in ("cam", *RECAM_ROWS)},
+    }
+    result = {"config": study, "quick": quick, "table": table, "seeds": per_seed}
+    write_json(out / "study.json", result)
+    with atomic_path(out / "study.md") as tmp:
+        tmp.write_text(markdown(result))
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    t, s = result["table"], result["config"]
+
+    def f(v: dict[str, float], scale: float = 1.0, nd: int = 4) -> str:
+        return f"{v['mean'] * scale:.{nd}f} ± {v['std'] * scale:.{nd}f}"
+
+    seeds = s["seeds"]
+    out = [
+        f"Multi-object benchmark (fashion-multi, {s['n_train']} train / {s['n_test']} test canvases, "
+        f"1–{s['max_objects']} items), ResNet-18 to layer2, seeds {seeds}: mean ± std (population) over seeds.",
+        "",
+        "Test mAP of the classifiers: "
+        + ", ".join(f"{n} {f(v)}" for n, v in t["classification_map"].items())
+        + ".",
+        "",
+        "**Bae et al. Table 1** (peak IoU over every (image, present class) pair):",
+        "",
+        "| row | model / map / threshold reference | ours | paper (ImageNet, +CRF) |",
+        "|---|---|---:|---:|",
+    ]
+    for row, model, method, ref in BAE_ROWS:
+        out.append(f"| {row} | {model} / {method} / {ref} | {f(t['bae'][row])} | {PAPER['bae'][row]:.4f} |")
+    out += [
+        "",
+        "**LPCAM Table 1** (seeds on test at the val-chosen background threshold; %; τ chosen on val per seed: "
+        + ", ".join(str(r.get("lpcam_tau")) for r in result["seeds"])
+        + "):",
+        "",
+        "| method | FP | FN | mIoU | precision | recall | paper (VOC): FP / FN / mIoU / prec. / rec. |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for m in LPCAM_ROWS:
+        cells = " | ".join(f(t["lpcam"][m][k], 100, 1) for k in ("fp", "fn", "miou", "precision", "recall"))
+        out.append(f"| {m} | {cells} | {' / '.join(str(v) for v in PAPER['lpcam'][m])} |")
+    out += [
+        "",
+        "**ReCAM** (seed mIoU on test, %; CAM from the BCE model, ReCAM fine-tuned from it):",
+        "",
+        "| CAM | ReCAM w | ReCAM w' | ReCAM w + w' | ReCAM w ⊙ w' |",
+        "|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(f(t["recam"][m], 100, 1) for m in ("cam", *RECAM_ROWS)) + " |",
+        "",
+    ]
+    return "\n".join(out)
