@@ -94,6 +94,19 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
         s = r["seeds"]
         assert 0 <= s["miou"] <= s["peak_miou"] <= 1 and s["bg_threshold"] == 0.3
         assert set(r["peak_iou"]) == {"max", "percentile"}
+    p = run(
+        "visualize",
+        "--maps",
+        str(out / "lp_lpcam.npz"),
+        "--num",
+        "3",
+        "--out",
+        str(out / "vis"),
+        env_cache=cache,
+    )
+    assert p.returncode == 0, p.stderr
+    assert (out / "vis" / "grid.png").stat().st_size > 1000
+    assert len(list((out / "vis" / "overlays").glob("*.png"))) >= 3  # one per (image, class present)
 
 
 def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:

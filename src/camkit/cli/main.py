@@ -673,13 +673,25 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     n = min(args.num, len(ds))
     batch = [ds[i] for i in range(n)]
     images = torch.stack([b["image"] for b in batch])
+    names = ms.meta.get("class_names") or []
+    if ms.per_class:  # one row per (image, class present), normalized as the seeds are
+        from camkit.seeds import class_scores, score_seeds
+
+        s, c = torch.nonzero(ms.targets[:n].bool(), as_tuple=True)
+        scores = class_scores(ms.maps[:n], tuple(images.shape[-2:]))[s, c]
+        gt = torch.stack([b["mask"] for b in batch]).long()[s] == (c + 1)[:, None, None]
+        t = args.threshold if args.threshold is not None else float(score_seeds(ms, ds)["peak_bg_threshold"])  # type: ignore[arg-type]
+        cls = [names[int(k)] if int(k) < len(names) else str(int(k)) for k in c]
+        ids = [f"{ms.ids[int(i)]}_{name}" for i, name in zip(s, cls, strict=True)]
+        files = write_visuals(args.out, images[s], scores, gt, ids, cls, t, args.alpha, args.cmap)
+        print(f"wrote {len(files)} files under {args.out} (seed threshold {t:.2f})")
+        return 0
     has = all(bool(b["has_mask"]) for b in batch)
     masks = torch.stack([b["mask"] for b in batch]).bool() if has else None
     t = args.threshold
     if t is None:
         t = float(score_maps(ms, ds)["peak_threshold"]) if has else 0.5  # type: ignore[arg-type]
     maps = normalized_maps(ms.maps[:n], tuple(images.shape[-2:]))
-    names = ms.meta.get("class_names") or []
     titles = [
         names[int(ms.targets[i])] if int(ms.targets[i]) < len(names) else str(int(ms.targets[i]))
         for i in range(n)
