@@ -15,7 +15,9 @@ If no center of a set passes, the best one is kept (the highest FG score, the lo
 with a warning and ``fallback`` recorded in the file, so every class can still be mapped.
 
 Sets larger than ``max_points`` are subsampled uniformly (a seeded reservoir), which keeps
-memory bounded on datasets of any size.
+memory bounded on datasets of any size: at most about classes × 2 × 2 · max_points × C × 4 bytes
+(the reservoir holds up to twice its size between shrinks); lower ``max_points`` for wide
+features (C = 2048) and many classes.
 """
 
 from __future__ import annotations
@@ -159,6 +161,10 @@ def build_prototypes(
             if fc is None:
                 fc = find_classifier(model, f.shape[1], None)
                 k_cls = logits.shape[1]
+                log.info(
+                    "prototypes: %d classes x FG/BG, at most %d vectors of %d channels each (%.1f GB bound)",
+                    k_cls, cfg.max_points, f.shape[1], k_cls * 2 * 2 * cfg.max_points * f.shape[1] * 4 / 1e9,
+                )  # fmt: skip
                 fg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
                 bg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
             sample, cls = _label_pairs(batch["label"].to(device))

@@ -278,9 +278,12 @@ def cmd_evaluate_epochs(args: argparse.Namespace) -> int:
     from camkit.train.epochs import evaluate_epochs
 
     res = evaluate_epochs(args.run, args.split, args.device, _progress())
-    print(f"{'epoch':>5} {'loss':>8} {'top-1':>7} {'top-3':>7} {'top-5':>7}")
+    multi = bool(res["epochs"]) and "map" in res["epochs"][0]
+    cols = ("top1", "map", "f1") if multi else ("top1", "top3", "top5")
+    heads = ("exact", "mAP", "F1") if multi else ("top-1", "top-3", "top-5")
+    print(f"{'epoch':>5} {'loss':>8} " + " ".join(f"{h:>7}" for h in heads))
     for r in res["epochs"]:
-        print(f"{r['epoch']:>5} {r['loss']:>8.4f} {r['top1']:>7.4f} {r['top3']:>7.4f} {r['top5']:>7.4f}")
+        print(f"{r['epoch']:>5} {r['loss']:>8.4f} " + " ".join(f"{r[c]:>7.4f}" for c in cols))
     print(f"wrote {Path(args.run) / 'epochs.json'}")
     return 0
 
@@ -663,6 +666,53 @@ def cmd_prototypes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from camkit.explain import explain
+    from camkit.train.config import resolve_device
+
+    device = resolve_device(args.device)
+    methods, layers, kw = _method_args(args)
+    if args.model:
+        from camkit.models.pretrained import imagenet_categories, imagenet_model
+
+        model, names, size = imagenet_model(args.model), imagenet_categories(), 224
+    elif args.run or args.checkpoint:
+        from camkit.train.checkpoint import load_checkpoint
+
+        data, ckpt = _model_and_data(args)
+        model, meta = load_checkpoint(ckpt, device=device)
+        names, size = meta["class_names"], data.image_size
+    else:
+        raise CamkitError(
+            "pass --model efficientnet_lite0 (offline ImageNet model), --run RUN_DIR or --checkpoint FILE"
+        )
+    res = explain(
+        model, names, args.images, methods, args.out, args.image_size or size, args.topk, layers, device,
+        args.alpha, args.cmap, args.tile, _progress(), **kw,
+    )  # fmt: skip
+    for path, top in zip(
+        args.images if len(args.images) == len(res["top_k"]) else range(len(res["top_k"])),
+        res["top_k"],
+        strict=True,
+    ):
+        print(f"{path}: " + ", ".join(f"{q['name']} {q['prob']:.3f}" for q in top))
+    print(f"wrote {args.out}/index.html, comparison.png and per-method grids ({', '.join(methods)})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from camkit.report import report
+    from camkit.train.config import resolve_device
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    path = report(
+        args.run_dir, args.out, args.split, methods, args.num, resolve_device(args.device), args.alpha, args.cmap,
+        _progress(),
+    )  # fmt: skip
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained; open it in any browser)")
+    return 0
+
+
 def cmd_visualize(args: argparse.Namespace) -> int:
     import torch
 
@@ -878,6 +928,36 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto")
     pr.add_argument("--out", required=True, help="output .safetensors file")
     pr.set_defaults(func=cmd_prototypes)
+
+    ex = sub.add_parser(
+        "explain", help="where does this model look? top-k classes and maps, PNGs and an HTML page"
+    )
+    ex.add_argument("images", nargs="+", help="image files or folders")
+    ex.add_argument("--model", help="a pretrained ImageNet classifier (efficientnet_lite0 works offline)")
+    ex.add_argument("--run", help="a run folder (its best checkpoint)")
+    ex.add_argument("--checkpoint", help="a checkpoint file (.safetensors)")
+    ex.add_argument("--method", default="cam,grad-cam,layercam", help="methods, comma-separated")
+    ex.add_argument("--layer", help="target layer name(s), comma-separated (default: the backbone's output)")
+    ex.add_argument("--layer-weights", help="fusion weights for several layers")
+    ex.add_argument("--topk", type=int, default=5, help="classes to list per image (default 5)")
+    ex.add_argument("--image-size", type=int, help="input side (default 224, or the run's)")
+    ex.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity (default 0.5)")
+    ex.add_argument("--cmap", default="jet", help="a matplotlib colormap (default jet)")
+    ex.add_argument("--tile", type=float, default=1.8, help="panel size in inches (default 1.8)")
+    ex.add_argument("--device", default="auto")
+    ex.add_argument("--out", default="explain", help="output folder (default explain)")
+    ex.set_defaults(func=cmd_explain, dataset=None, data_root=None)
+
+    rp = sub.add_parser("report", help="one self-contained HTML page for a run or a study folder")
+    rp.add_argument("run_dir", help="a run folder (camkit train) or a study folder (camkit study)")
+    rp.add_argument("--out", help="output .html (default RUN_DIR/report.html)")
+    rp.add_argument("--split", default="test", help="split to score (default test)")
+    rp.add_argument("--method", default="cam", help="map methods, comma-separated (default cam)")
+    rp.add_argument("--num", type=int, default=12, help="gallery size per method, worst first (default 12)")
+    rp.add_argument("--alpha", type=float, default=0.5)
+    rp.add_argument("--cmap", default="jet")
+    rp.add_argument("--device", default="auto")
+    rp.set_defaults(func=cmd_report)
 
     mt = sub.add_parser("methods", help="list the map methods (markdown table)")
     mt.set_defaults(func=cmd_methods)

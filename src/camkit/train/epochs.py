@@ -42,8 +42,9 @@ def evaluate_epochs(
                 "epoch": meta["epoch"],
                 "loss": r["loss"],
                 "top1": r["accuracy"],
-                "top3": r["top3"],
-                "top5": r["top5"],
+                "top3": r.get("top3"),  # multi-label runs: None, with mAP and F1 instead
+                "top5": r.get("top5"),
+                **({"map": r["map"], "f1": r["f1"]} if "map" in r else {}),
             }
         )
         progress.advance(1)

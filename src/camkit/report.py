@@ -1,0 +1,205 @@
+"""``camkit report RUN_DIR``: one self-contained HTML page for a training run or a study.
+
+A training run gets its config, its training curves and epoch table, its summary, and for
+each map method: overall scores, per-class scores, the IoU-threshold and PR curves, and a
+gallery of overlays, worst cases first. Multi-label runs are scored as seeds (mIoU, FP, FN,
+precision, recall, per-class IoU). A study folder (``study.json``) gets its config, its
+tables and its figures. Everything is embedded; the page needs no server and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from camkit.data.datasets import build_split
+from camkit.errors import CamkitError
+from camkit.evaluate import normalized_maps, score_maps
+from camkit.maps import extract
+from camkit.progress import NoProgress, Progress
+from camkit.seeds import class_scores, score_seeds
+from camkit.train.checkpoint import load_checkpoint
+from camkit.train.config import RunConfig
+from camkit.viz import html as H
+from camkit.viz.curves import plot_iou_curve, plot_pr_curve, plot_training
+from camkit.viz.layouts import labelled_grid
+from camkit.viz.overlay import DEFAULT_CMAP, overlay
+
+log = logging.getLogger(__name__)
+
+
+def report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    split: str = "test",
+    methods: Sequence[str] = ("cam",),
+    num: int = 12,
+    device: torch.device | str = "cpu",
+    alpha: float = 0.5,
+    cmap: str = DEFAULT_CMAP,
+    progress: Progress | None = None,
+) -> Path:
+    """Write the report of ``run_dir`` to ``out`` (default ``RUN_DIR/report.html``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CamkitError(f"{run_dir}: no such folder; pass a run folder (camkit train) or a study folder")
+    out = Path(out) if out else run_dir / "report.html"
+    if (run_dir / "study.json").is_file():
+        return _study_report(run_dir, out)
+    if not (run_dir / "config.json").is_file() or not (run_dir / "best.safetensors").is_file():
+        raise CamkitError(
+            f"{run_dir}: neither a run folder (config.json, best.safetensors) nor a study folder (study.json)"
+        )
+    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    sections: list[tuple[str, str]] = [
+        ("Config", H.details("config.json", json.dumps(cfg.to_dict(), indent=2)))
+    ]
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        sections += _training(run_dir, tmp)
+        model, meta = load_checkpoint(run_dir / "best.safetensors", device=device)
+        names = list(meta.get("class_names") or [])
+        ds = build_split(cfg.data, split, augment=False)
+        progress = progress or NoProgress()
+        per_method = []
+        for m in methods:
+            ms = extract(model, ds, m, "label", device=device, progress=progress)
+            per_method.append((m, ms))
+        if per_method and per_method[0][1].per_class:
+            sections += _seed_sections(per_method, ds, names, tmp, num, alpha, cmap)
+        else:
+            sections += _map_sections(per_method, ds, names, tmp, num, alpha, cmap)
+        H.write_page(out, f"camkit report: {run_dir.name} ({split})", sections)
+    return out
+
+
+def _training(run_dir: Path, tmp: Path) -> list[tuple[str, str]]:
+    out = []
+    hist_file = run_dir / "metrics.jsonl"
+    if hist_file.is_file():
+        hist = [json.loads(x) for x in hist_file.read_text().splitlines() if x.strip()]
+        if hist:
+            plot_training(tmp / "training.png", hist, run_dir.name)
+            keys = list(hist[0])
+            out.append(("Training", H.figure(tmp / "training.png", "loss and validation accuracy per epoch")
+                        + H.table(keys, [[r.get(k) for k in keys] for r in hist])))  # fmt: skip
+    if (run_dir / "summary.json").is_file():
+        s = json.loads((run_dir / "summary.json").read_text())
+        rows = [[split, *[s[split].get(k) for k in ("loss", "accuracy", "top3", "map", "f1")]]
+                for split in ("val", "test") if split in s]  # fmt: skip
+        out.append(("Summary", f"<p>best epoch {H.esc(s.get('best_epoch'))}</p>"
+                    + H.table(["split", "loss", "accuracy", "top-3", "mAP", "F1"], rows)))  # fmt: skip
+    return out
+
+
+def _name(names: list[str], k: int) -> str:
+    return names[k] if 0 <= k < len(names) else str(k)
+
+
+def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,
+                  alpha: float, cmap: str) -> list[tuple[str, str]]:  # fmt: skip
+    overall, curves, blocks = [], {}, []
+    for m, ms in per_method:
+        r = score_maps(ms, ds, wsol=True)
+        overall.append([m, r["miou"], r["threshold"], r["peak_iou"], r.get("pxap"), r.get("max_box_acc"),
+                        r.get("max_box_acc_v2"), r.get("top1_loc"), float((ms.preds == ms.labels).float().mean())])  # fmt: skip
+        curves[m] = (r["thresholds"], r["miou_curve"])
+        ious = torch.tensor(r["per_image_iou"])
+        has = torch.tensor([bool(ds[i]["has_mask"]) for i in range(len(ds))])
+        idx = torch.nonzero(has, as_tuple=True)[0]
+        labels = ms.labels[idx]
+        rows = []
+        for k in sorted(set(labels.tolist())):
+            sel = labels == k
+            acc = float((ms.preds[idx][sel] == k).float().mean())
+            rows.append([_name(names, k), int(sel.sum()), float(ious[sel].mean()), acc])
+        pr = r["pr_curve"]
+        plot_pr_curve(tmp / f"pr_{m}.png", pr["precision"], pr["recall"], r.get("pxap"), m)
+        order = torch.argsort(ious)[:num]  # worst first
+        sub = idx[order]
+        images = torch.stack([ds[int(i)]["image"] for i in sub])
+        maps = normalized_maps(ms.maps[sub], tuple(images.shape[-2:]))
+        panels = [overlay(images[j], maps[j], alpha, cmap) for j in range(len(sub))]
+        titles = [
+            f"{ms.ids[int(i)]} {_name(names, int(ms.labels[i]))}\nIoU {float(ious[o]):.2f}"
+            for i, o in zip(sub, order, strict=True)
+        ]
+        labelled_grid(tmp / f"gallery_{m}.png", panels, titles, cols=min(6, len(panels)))
+        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "images", f"mean IoU at t={r['threshold']:.2f}", "accuracy"], rows)
+                      + H.figure(tmp / f"pr_{m}.png", f"{m}: pixel precision-recall")
+                      + H.figure(tmp / f"gallery_{m}.png", f"{m}: the {len(sub)} lowest IoUs"))  # fmt: skip
+    plot_iou_curve(tmp / "iou_curve.png", curves, "mean IoU against threshold")
+    head = [
+        "method",
+        "mIoU",
+        "threshold",
+        "peak IoU",
+        "PxAP (%)",
+        "MaxBoxAcc (%)",
+        "MaxBoxAccV2 (%)",
+        "top-1 loc (%)",
+        "accuracy",
+    ]
+    return [
+        ("Scores", H.table(head, overall) + H.figure(tmp / "iou_curve.png", "mean IoU against threshold")),
+        ("Per class and galleries (worst first)", "".join(blocks)),
+    ]
+
+
+def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,
+                   alpha: float, cmap: str) -> list[tuple[str, str]]:  # fmt: skip
+    overall, curves, blocks = [], {}, []
+    for m, ms in per_method:
+        r = score_seeds(ms, ds)
+        overall.append([m, r["miou"], r["bg_threshold"], r["fp"], r["fn"], r["precision"], r["recall"]])
+        curves[m] = (r["thresholds"], r["miou_curve"])
+        rows = [
+            ["background" if c == 0 else _name(names, c - 1), v] for c, v in enumerate(r["per_class_iou"])
+        ]
+        # per (image, class) pair: IoU of the class's seed region with its mask, worst first
+        pairs, ious = [], []
+        for i in range(len(ds)):
+            gt = ds[i]["mask"].long()
+            for c in torch.nonzero(ms.targets[i].bool(), as_tuple=True)[0].tolist():
+                sc = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0, c]
+                pred, true = sc > r["bg_threshold"], gt == c + 1
+                union = int((pred | true).sum())
+                pairs.append((i, c, sc))
+                ious.append(int((pred & true).sum()) / union if union else 1.0)
+        order = sorted(range(len(pairs)), key=lambda j: ious[j])[:num]
+        panels = [overlay(ds[pairs[j][0]]["image"], pairs[j][2], alpha, cmap) for j in order]
+        titles = [f"{ms.ids[pairs[j][0]]} {_name(names, pairs[j][1])}\nIoU {ious[j]:.2f}" for j in order]
+        if panels:
+            labelled_grid(tmp / f"gallery_{m}.png", panels, titles, cols=min(6, len(panels)))
+        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "IoU"], rows)
+                      + (H.figure(tmp / f"gallery_{m}.png", f"{m}: the {len(panels)} lowest (image, class) IoUs") if panels else ""))  # fmt: skip
+    plot_iou_curve(tmp / "seed_curve.png", curves, "seed mIoU against background threshold")
+    head = ["method", "seed mIoU", "bg threshold", "FP", "FN", "precision", "recall"]
+    return [
+        (
+            "Seed scores",
+            H.table(head, overall)
+            + H.figure(tmp / "seed_curve.png", "seed mIoU against background threshold"),
+        ),
+        ("Per class and galleries (worst first)", "".join(blocks)),
+    ]
+
+
+def _study_report(study_dir: Path, out: Path) -> Path:
+    study = json.loads((study_dir / "study.json").read_text())
+    cfg = study.get("config") or {k: study[k] for k in ("variants", "seeds") if k in study}
+    sections = [("Config", H.details("study config", json.dumps(cfg, indent=2, default=str)))]
+    md = study_dir / "study.md"
+    if md.is_file():
+        sections.append(("Tables", H.markdown_to_html(md.read_text())))
+    figs = sorted(study_dir.glob("*.png"))
+    if figs:
+        sections.append(("Figures", "".join(H.figure(p, p.name) for p in figs)))
+    H.write_page(out, f"camkit study report: {study_dir.name}", sections)
+    return out
