@@ -28,7 +28,7 @@ from camkit.train.checkpoint import load_checkpoint
 from camkit.train.config import RunConfig
 from camkit.viz import html as H
 from camkit.viz.curves import plot_iou_curve, plot_pr_curve, plot_training
-from camkit.viz.layouts import labelled_grid
+from camkit.viz.layouts import draw_boxes, labelled_grid, method_comparison
 from camkit.viz.overlay import DEFAULT_CMAP, overlay
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def _name(names: list[str], k: int) -> str:
 def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,
                   alpha: float, cmap: str) -> list[tuple[str, str]]:  # fmt: skip
     overall, curves, blocks = [], {}, []
+    side: dict[str, Any] = {}
     for m, ms in per_method:
         r = score_maps(ms, ds, wsol=True)
         overall.append([m, r["miou"], r["threshold"], r["peak_iou"], r.get("pxap"), r.get("max_box_acc"),
@@ -125,7 +126,11 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
         sub = idx[order]
         images = torch.stack([ds[int(i)]["image"] for i in sub])
         maps = normalized_maps(ms.maps[sub], tuple(images.shape[-2:]))
-        panels = [overlay(images[j], maps[j], alpha, cmap) for j in range(len(sub))]
+        panels = [
+            _boxed(images[j], maps[j], ds[int(i)]["mask"], r["threshold"], alpha, cmap)
+            for j, i in enumerate(sub)
+        ]
+        side[m] = (ms, ious, idx)
         titles = [
             f"{ms.ids[int(i)]} {_name(names, int(ms.labels[i]))}\nIoU {float(ious[o]):.2f}"
             for i, o in zip(sub, order, strict=True)
@@ -135,6 +140,18 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
                       + H.figure(tmp / f"pr_{m}.png", f"{m}: pixel precision-recall")
                       + H.figure(tmp / f"gallery_{m}.png", f"{m}: the {len(sub)} lowest IoUs"))  # fmt: skip
     plot_iou_curve(tmp / "iou_curve.png", curves, "mean IoU against threshold")
+    compare = ""
+    if side:  # the first images with masks, every method side by side with its IoU
+        ms0, _, idx0 = next(iter(side.values()))
+        first = idx0[: min(num, 6)]
+        images = torch.stack([ds[int(i)]["image"] for i in first])
+        maps = {
+            m: normalized_maps(ms.maps[first], tuple(images.shape[-2:])) for m, (ms, _, _) in side.items()
+        }
+        ious_by = {m: [float(v) for v in iou[: len(first)]] for m, (_, iou, _) in side.items()}
+        rows = [f"{ms0.ids[int(i)]} {_name(names, int(ms0.labels[i]))}" for i in first]
+        method_comparison(tmp / "methods.png", images, maps, rows, ious_by, alpha, cmap)
+        compare = H.figure(tmp / "methods.png", "methods side by side, IoU at each method's threshold")
     head = [
         "method",
         "mIoU",
@@ -147,9 +164,23 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
         "accuracy",
     ]
     return [
-        ("Scores", H.table(head, overall) + H.figure(tmp / "iou_curve.png", "mean IoU against threshold")),
+        (
+            "Scores",
+            H.table(head, overall) + H.figure(tmp / "iou_curve.png", "mean IoU against threshold") + compare,
+        ),
         ("Per class and galleries (worst first)", "".join(blocks)),
     ]
+
+
+def _boxed(image: torch.Tensor, m: torch.Tensor, gt: torch.Tensor, t: float, alpha: float, cmap: str) -> Any:
+    """An overlay with the ground-truth box (green) and the box of the thresholded map's
+    largest component (red)."""
+    from camkit.ops import mask_to_boxes
+
+    panel = overlay(image, m, alpha, cmap)
+    if bool(gt.any()):
+        panel = draw_boxes(panel, mask_to_boxes(gt.bool()), (0, 255, 0))
+    return draw_boxes(panel, mask_to_boxes(m >= t), (255, 0, 0))
 
 
 def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,
