@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -34,6 +35,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp creates 0600 files; give the result the mode a plain open() would
         os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise CamkitError(
+                f"cannot write {path}: {e.strerror or errno.errorcode.get(e.errno or 0, e)}; free space or choose "
+                "another --out (the previous file, if any, is untouched)"
+            ) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()

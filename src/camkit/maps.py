@@ -112,6 +112,7 @@ def extract(
                             f"--target {target}: multi-label data is mapped for every class present; use --target label"
                         )
                     r = m(x, labels)
+                    _check_finite(r, batch, ds)
                     low = r.low[0] if len(r.low) == 1 else r.maps
                     k = r.logits.shape[1]
                     dense = low.new_zeros((x.shape[0], k, *low.shape[-2:]))
@@ -130,6 +131,7 @@ def extract(
                     with torch.no_grad():
                         tgt = torch.where(labels >= 0, labels, logits_of(model(x)).argmax(1))
                 r = m(x, tgt)
+                _check_finite(r, batch, ds)
                 preds = r.logits.argmax(1)
                 out["maps"].append((r.low[0] if len(r.low) == 1 else r.maps).float())
                 out["targets"].append(r.target)
@@ -144,6 +146,22 @@ def extract(
     ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
     assert size is not None
     return MapSet(ids=ids, image_size=size, method=method, **cat)  # type: ignore[arg-type]
+
+
+def _check_finite(r: Any, batch: dict[str, Any], ds: Dataset) -> None:
+    """A one-line error naming the images whose logits or maps are not finite (NaN or Inf in
+    the inputs or the weights), so no wrong map reaches the disk."""
+    bad = ~torch.isfinite(r.logits).all(1)
+    bad[r.sample[~torch.isfinite(r.maps.flatten(1)).all(1)]] = True
+    if bool(bad.any()):
+        ids = getattr(ds, "ids", None)
+        rows = torch.nonzero(bad, as_tuple=True)[0][:3]
+        idx = [int(batch["index"][i]) if "index" in batch else int(i) for i in rows]
+        names = ", ".join(ids[i] if ids else str(i) for i in idx)
+        raise CamkitError(
+            f"non-finite logits or maps for {int(bad.sum())} image(s) (first: {names}); check those inputs "
+            "and the checkpoint for NaN or Inf"
+        )
 
 
 def save_maps(path: str | os.PathLike[str], ms: MapSet) -> None:

@@ -44,14 +44,55 @@ class Record:
         )
 
 
-def read_image(path: Path) -> Image.Image:
-    """Open an RGB image; a one-line CamkitError naming the file when PIL cannot read it."""
+MAX_PIXELS = 89_478_485  # PIL's own decompression-bomb limit; $CAMKIT_MAX_PIXELS raises it
+
+
+def _max_pixels() -> int:
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
+        return int(os.environ.get("CAMKIT_MAX_PIXELS", MAX_PIXELS))
+    except ValueError:
+        raise CamkitError("$CAMKIT_MAX_PIXELS: give a whole number of pixels") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB, without clipping deep images: 16-bit greyscale is scaled
+    by 255/65535 (PIL's plain ``convert`` would saturate it to white), 32-bit integer and
+    float images by their own range; palette and alpha images are composited as PIL does."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode.startswith("I;16"):
+            scaled = arr * (255.0 / 65535.0)
+        else:  # 32-bit: by the data's own range
+            lo, hi = float(arr.min()), float(arr.max())
+            scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return im.convert("RGBA").convert("RGB")
+    return im.convert("RGB")
+
+
+def read_image(path: Path) -> Image.Image:
+    """Open an image as 8-bit RGB (see :func:`to_rgb`); a one-line CamkitError naming the file
+    when it is missing, truncated, corrupt, or larger than the pixel limit (a decompression
+    bomb guard: PIL's limit by default, ``$CAMKIT_MAX_PIXELS`` up to twice that)."""
+    import warnings
+
+    limit = _max_pixels()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked here instead
+            with Image.open(path) as im:  # reads the header only
+                if im.width * im.height > limit:
+                    raise Image.DecompressionBombError(f"{im.width}x{im.height}")
+                im.load()
+                return to_rgb(im)
     except FileNotFoundError:
         raise CamkitError(f"{path}: image not found") from None
+    except Image.DecompressionBombError as e:
+        raise CamkitError(
+            f"{path}: the image is larger than the {limit:,}-pixel limit ({e.args[0] if e.args else ''}; a "
+            "decompression bomb guard); raise $CAMKIT_MAX_PIXELS if you trust the file"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CamkitError(
             f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it"

@@ -101,8 +101,18 @@ def load_checkpoint(
         raise CamkitError(
             f"--checkpoint {path}: weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})"
         )
+    _check_finite(state, path, "--checkpoint")
     model.load_state_dict(state, strict=False)
     return model.to(device), meta
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: str | os.PathLike[str], opt: str) -> None:
+    """A one-line error naming the first weight tensor holding NaN or Inf."""
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CamkitError(
+                f"{opt} {path}: weight {k} holds NaN or Inf; use an earlier checkpoint of the run"
+            )
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -142,6 +152,7 @@ def init_from_checkpoint(model: CAMNet, path: str | os.PathLike[str]) -> list[st
         raise CamkitError(
             f"--init {path}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}"
         )
+    _check_finite(state, path, "--init")
     fresh = [k for k in own if k not in state]
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return fresh
