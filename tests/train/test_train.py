@@ -195,7 +195,7 @@ def test_run_folder_has_csv_and_curves(fake_fmnist: Path, tmp_path: Path) -> Non
     train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=2, schedule="step", step_epochs=1, label_smoothing=0.1))
     rows = (tmp_path / "t" / "metrics.csv").read_text().splitlines()
     assert (
-        rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_top3,val_top5"
+        rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_top3,val_top5,images_per_s"
         and len(rows) == 3
     )
     assert (tmp_path / "t" / "curves.png").stat().st_size > 5000

@@ -6,6 +6,7 @@ User mistakes surface as one line on stderr (``camkit: error: …``) and exit st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -210,9 +211,12 @@ def run_config(args: argparse.Namespace) -> Any:
 
 
 def _progress() -> Any:
-    from camkit.cli.progress import TqdmProgress
+    import os
 
-    return TqdmProgress()
+    from camkit.cli.progress import TqdmProgress
+    from camkit.progress import NoProgress
+
+    return NoProgress() if os.environ.get("RANK", "0") != "0" else TqdmProgress()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -983,16 +987,35 @@ def one_line(msg: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    import os
+
+    worker = os.environ.get("RANK", "0") != "0"  # under torchrun, rank 0 alone talks
+    level = logging.WARNING if args.quiet or worker else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    if worker:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import signal
+
+    def on_term(signum: int, _frame: object) -> None:  # a cluster's scheduler stops jobs with SIGTERM
+        raise _Terminated(signum)
+
+    with contextlib.suppress(ValueError):  # only the main thread may install handlers
+        signal.signal(signal.SIGTERM, on_term)
     try:
         return int(args.func(args) or 0)
     except CamkitError as e:
         print(f"camkit: error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("camkit: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, _Terminated) as e:
+        # every file is written to a temporary name and renamed, so nothing is half-written
+        code = 143 if isinstance(e, _Terminated) else 130
+        print(f"camkit: interrupted ({'SIGTERM' if code == 143 else 'Ctrl-C'}); finished files are kept, "
+              "rerun the same command (train: with --resume) to continue", file=sys.stderr)  # fmt: skip
+        return code
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``with`` block unwinds."""
 
 
 if __name__ == "__main__":  # pragma: no cover

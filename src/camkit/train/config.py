@@ -39,7 +39,9 @@ class TrainConfig:
     channels_last: bool = True  # NHWC convolutions: ~1.3x faster on CPU and tensor cores
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    workers: int = 0
+    workers: int = 0  # DataLoader worker processes
+    pin_memory: bool | None = None  # page-locked batches for fast host-to-GPU copies; None: on with CUDA
+    amp: str = "auto"  # mixed precision: auto (bf16/fp16 on GPUs, off on CPUs) | bf16 | fp16 | off
     out: str = "runs"
     exp_id: str = "cam"
     resume: bool = False
@@ -58,6 +60,8 @@ class TrainConfig:
             raise CamkitError(f"--patience {self.patience}: must be at least 1")
         if self.overfit_ratio is not None and self.overfit_ratio <= 0:
             raise CamkitError(f"--overfit-ratio {self.overfit_ratio}: must be positive")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise CamkitError(f"--amp {self.amp}: choose auto, bf16, fp16 or off")
         if self.recam_norm not in ("relu-max", "minmax", "sigmoid"):
             raise CamkitError(f"--recam-norm {self.recam_norm}: choose relu-max, minmax or sigmoid")
         if not self.backbone_lr_mult >= 0:

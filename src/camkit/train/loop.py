@@ -24,15 +24,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from camkit.data.datasets import build_split, class_names
+from camkit.dist import World, all_sum, barrier, broadcast_object, device_for, setup
 from camkit.errors import CamkitError
 from camkit.io import atomic_path, write_json
 from camkit.metrics.classification import Accuracy, MultiLabelMetrics
@@ -83,7 +85,19 @@ class FitResult:
     stopped: dict[str, Any] | None = None  # {"epoch": e, "reason": "patience" | "overfit"}
 
 
-def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) -> DataLoader:
+def make_loader(
+    ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0, world: World | None = None
+) -> DataLoader:
+    """The loader of one epoch: a seeded shuffle (the same for a seed and epoch), and under
+    torchrun each rank's share of it (DistributedSampler, per-rank batch ``cfg.batch_size``)."""
+    world = world or World()
+    pin = cfg.pin_memory if cfg.pin_memory is not None else torch.cuda.is_available()
+    if world.distributed and shuffle:
+        sampler = DistributedSampler(ds, world.size, world.rank, shuffle=True, seed=cfg.seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(
+            ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers, pin_memory=pin
+        )
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if shuffle else None
     return DataLoader(
         ds,
@@ -92,6 +106,7 @@ def make_loader(ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0) ->
         generator=gen,
         num_workers=cfg.workers,
         drop_last=False,
+        pin_memory=pin,
     )
 
 
@@ -206,6 +221,7 @@ def fit(
     progress: Progress | None = None,
     extra_meta: dict[str, Any] | None = None,
     mode: str = "cam",
+    world: World | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy.
 
@@ -222,13 +238,23 @@ def fit(
     transforms = [parse_transform(t) for t in cfg.seg_transforms] if mode == "seg" else []
     if mode == "seg" and not transforms:
         raise CamkitError("--mode seg needs at least one --transform (e.g. scale:0.5)")
-    progress = progress or NoProgress()
-    device = resolve_device(cfg.device)
+    world = world or World()
+    progress = (progress or NoProgress()) if world.main else NoProgress()
+    device = resolve_device(device_for(world, cfg.device))
+    if world.distributed and mode == "seg":
+        raise CamkitError("--mode seg runs in one process for now; start it without torchrun")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise CamkitError("the train or val split is empty; give the dataset more images")
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    net: torch.nn.Module = model
+    if world.distributed:  # gradients are averaged over the ranks; the effective batch is world x batch
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    amp_dtype = _amp_dtype(cfg.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     backbone = getattr(model, "backbone", None)
     ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
     groups = [
@@ -243,8 +269,8 @@ def fit(
     sched = make_scheduler(opt, cfg, steps)
     start, best, best_epoch, history = 1, None, 0, []
     stopper, stopped = EarlyStopping(cfg.patience, cfg.overfit_ratio), None
-    writer = _tensorboard(run_dir) if cfg.tensorboard else None
-    state_path, metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
+    writer = _tensorboard(run_dir) if cfg.tensorboard and world.main else None
+    state_path = run_dir / "last.pt"
     if cfg.resume:
         st = load_state(state_path)
         own = model.state_dict()
@@ -266,11 +292,13 @@ def fit(
         log.info("resuming %s at epoch %d", run_dir, start)
     for epoch in range(start, cfg.epochs + 1):
         model.train()
-        loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch)
+        loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch, world=world)
+        seen, t0 = 0, time.perf_counter()
         progress.start(len(loader), f"epoch {epoch}/{cfg.epochs}")
         tot, n, correct = 0.0, 0, 0
         for batch in loader:
-            x, y = batch["image"].to(device), batch["label"].to(device)
+            x = batch["image"].to(device, non_blocking=True)
+            y = batch["label"].to(device, non_blocking=True)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             _check_labels(y, model.config.num_classes)
@@ -281,27 +309,35 @@ def fit(
                     )
                 loss, _, logits = seg_loss(model, x, y, transforms, cfg.seg_weight, cfg.label_smoothing)
             else:
-                out = model(x)
-                logits = out.logits
-                loss = classification_loss(logits, y, cfg.label_smoothing)
-                if mode == "recam":
-                    loss = loss + cfg.recam_weight * recam_loss(model, out, y, cfg.recam_norm)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    out = net(x)
+                    logits = out.logits
+                    loss = classification_loss(logits.float(), y, cfg.label_smoothing)
+                    if mode == "recam":
+                        loss = loss + cfg.recam_weight * recam_loss(model, out, y, cfg.recam_norm)
             lv = loss.item()
             if not math.isfinite(lv):
                 raise CamkitError(
                     f"the loss became {lv} at epoch {epoch}; lower --lr or check the inputs for NaN"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
             tot += lv * y.shape[0]
             n += y.shape[0]
             correct += _correct(logits.detach(), y)
+            seen += x.shape[0]
             progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
         progress.close()
-        val = evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5))
+        tot, n, correct, seen = all_sum(world, [tot, n, correct, seen])  # the epoch over every rank
+        speed = seen / max(time.perf_counter() - t0, 1e-9)
+        # rank 0 validates; every rank takes its numbers, so all make the same decisions
+        val = broadcast_object(
+            world, evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5)) if world.main else None
+        )  # type: ignore[assignment]
         rec = {
             "epoch": epoch,
             "train_loss": tot / n,
@@ -315,48 +351,46 @@ def fit(
         history.append(rec)
         overfit = stopper.overfit(rec["train_loss"], val["loss"])
         improved = not overfit and _better(val, best)
+        rec["images_per_s"] = speed
         if improved:
             best, best_epoch = val, epoch
+        if improved and world.main:
             save_checkpoint(
                 run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {})
             )
-        if cfg.save_every_epoch:
+        if cfg.save_every_epoch and world.main:
             save_checkpoint(
                 run_dir / "epochs" / f"epoch{epoch:03d}.safetensors", model, names, epoch=epoch, val=val
             )
         log.info(
-            "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s",
+            "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | %.0f images/s",
             epoch,
             rec["train_loss"],
             rec["train_accuracy"],
             val["loss"],
             val["accuracy"],
             " (best)" if improved else "",
+            speed,
         )
-        if writer is not None:
+        if writer is not None and world.main:
             for k, v in rec.items():
                 if k != "epoch":
                     writer.add_scalar(k, v, epoch)
             writer.flush()
-        with atomic_path(metrics_path) as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-        with atomic_path(run_dir / "metrics.csv") as tmp:
-            keys = list(history[0])
-            tmp.write_text(
-                ",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in history)
-            )
-        save_state(state_path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-            "scheduler": sched.state_dict() if sched is not None else None, "best": best,
-            "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(), "stale": stopper.stale,
-        })  # fmt: skip
+        if world.main:
+            _write_epoch_files(run_dir, history, state_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                "scheduler": sched.state_dict() if sched is not None else None, "best": best,
+                "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(), "stale": stopper.stale,
+            })  # fmt: skip
+        barrier(world)
         if overfit or stopper.step(improved):
             stopped = {"epoch": epoch, "reason": "overfit" if overfit else "patience"}
             log.info("stopping after epoch %d (%s)", epoch, stopped["reason"])
             break
     if writer is not None:
         writer.close()
-    if history:
+    if history and world.main:
         from camkit.viz.curves import plot_training
 
         plot_training(run_dir / "curves.png", history, run_dir.name)
@@ -365,6 +399,32 @@ def fit(
             f"no epoch was eligible: validation loss exceeded {cfg.overfit_ratio} x training loss from the start; raise --overfit-ratio"
         )
     return FitResult(best_epoch, best, history, stopped)
+
+
+def _write_epoch_files(
+    run_dir: Path, history: list[dict[str, Any]], state_path: Path, state: dict[str, Any]
+) -> None:
+    """metrics.jsonl, metrics.csv and the resume state, each written atomically."""
+    with atomic_path(run_dir / "metrics.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    with atomic_path(run_dir / "metrics.csv") as tmp:
+        keys = list(history[0])
+        tmp.write_text(
+            ",".join(keys) + "\n" + "".join(",".join(str(r.get(k)) for k in keys) + "\n" for r in history)
+        )
+    save_state(state_path, state)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """Mixed precision: ``auto`` is bf16 on GPUs that have it (else fp16 with loss scaling)
+    and off on CPUs; ``bf16``/``fp16`` force it; ``off`` disables it."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        return torch.float16
+    if amp == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
 
 
 def prepare_run_dir(cfg: RunConfig) -> Path:
@@ -387,9 +447,12 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
 
 
 def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """A full training run: fit on train, select on val, then test the best checkpoint once."""
+    """A full training run: fit on train, select on val, then test the best checkpoint once.
+
+    Under torchrun every rank trains its share of each epoch (DDP); rank 0 alone writes the
+    run folder and runs the final test."""
     cfg.train.validate()
-    run_dir = prepare_run_dir(cfg)
+    world = setup(cfg.train.device)
     names = class_names(cfg.data)
     if cfg.model.num_classes != len(names):
         log.info("setting num_classes to %d from the dataset", len(names))
@@ -397,21 +460,25 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     if cfg.mode == "recam" and not cfg.model.fc2:
         log.info("--mode recam: adding FC2 to the model")
         cfg.model.fc2 = True
-    if cfg.train.resume and (run_dir / "config.json").is_file():
-        before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
-        diff = describe_mismatch(cfg.model.arch(), before.arch())
-        if diff:
-            raise CamkitError(
-                f"--resume: {run_dir} holds another model: {diff}; resume with the run's settings"
-            )
-    write_json(run_dir / "config.json", cfg.to_dict())
+    err = None
+    if world.main:  # one rank checks and prepares the folder; the others learn the outcome
+        try:
+            run_dir = prepare_run_dir(cfg)
+            _check_resume(cfg, run_dir)
+            write_json(run_dir / "config.json", cfg.to_dict())
+        except CamkitError as e:
+            err = str(e)
+    err = broadcast_object(world, err)  # type: ignore[assignment]
+    if err:
+        raise CamkitError(err)
+    run_dir = Path(cfg.train.out) / cfg.train.exp_id
     train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
     torch.manual_seed(cfg.train.seed)
     model = CAMNet(cfg.model)
     if cfg.train.init and not cfg.train.resume:
         fresh = init_from_checkpoint(model, cfg.train.init)
         log.info("initialized from %s%s", cfg.train.init, f" (fresh: {', '.join(fresh)})" if fresh else "")
-    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode)
+    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode, world=world)
     summary: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "val": result.best_val,
@@ -419,11 +486,24 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     }
     if result.stopped:
         summary["stopped"] = result.stopped
-    if cfg.train.test:
-        device = resolve_device(cfg.train.device)
-        best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
-        summary["test"] = evaluate_classifier(
-            best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5)
-        )
-    write_json(run_dir / "summary.json", summary)
-    return summary
+    if world.distributed:
+        summary["world_size"] = world.size
+    if world.main:
+        if cfg.train.test:
+            device = resolve_device(device_for(world, cfg.train.device))
+            best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
+            summary["test"] = evaluate_classifier(
+                best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5)
+            )
+        write_json(run_dir / "summary.json", summary)
+    return broadcast_object(world, summary)  # type: ignore[return-value]
+
+
+def _check_resume(cfg: RunConfig, run_dir: Path) -> None:
+    if cfg.train.resume and (run_dir / "config.json").is_file():
+        before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
+        diff = describe_mismatch(cfg.model.arch(), before.arch())
+        if diff:
+            raise CamkitError(
+                f"--resume: {run_dir} holds another model: {diff}; resume with the run's settings"
+            )
