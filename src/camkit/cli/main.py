@@ -35,7 +35,7 @@ TRAIN_FIELDS = {
     "schedule": "schedule", "step_epochs": "step_epochs", "step_gamma": "step_gamma",
     "label_smoothing": "label_smoothing", "patience": "patience", "overfit_ratio": "overfit_ratio",
     "save_every_epoch": "save_every_epoch", "tensorboard": "tensorboard", "transform": "seg_transforms",
-    "seg_weight": "seg_weight", "channels_last": "channels_last", "device": "device", "workers": "workers", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
+    "seg_weight": "seg_weight", "channels_last": "channels_last", "device": "device", "workers": "workers", "amp": "amp", "out": "out", "exp_id": "exp_id", "resume": "resume", "test": "test",
     "recam_weight": "recam_weight", "recam_norm": "recam_norm", "init": "init",
     "backbone_lr_mult": "backbone_lr_mult",
 }  # fmt: skip
@@ -180,6 +180,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto, cpu or cuda[:N] (default auto)")
     g.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    g.add_argument(
+        "--amp", choices=("auto", "bf16", "fp16", "off"), help="mixed precision (default auto: on GPUs only)"
+    )
     g.add_argument("--out", help="parent folder of run folders (default runs)")
     g.add_argument("--exp-id", help="run folder name (default cam)")
     g.add_argument("--resume", action="store_true", default=None, help="continue the run in OUT/EXP_ID")
@@ -408,13 +411,19 @@ def _method_args(args: argparse.Namespace) -> tuple[list[str], Any, dict[str, An
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from camkit.dist import cleanup, device_for, setup
     from camkit.maps import extract, save_maps
     from camkit.train.config import resolve_device
 
-    device = resolve_device(args.device)
+    world = setup(args.device)
+    if world.distributed and not args.shard_dir:
+        raise CamkitError("under torchrun, extract writes one file per image: pass --shard-dir DIR")
+    if not (args.out or args.shard_dir):
+        raise CamkitError("pass --out FILE.npz, or --shard-dir DIR for one file per image")
+    device = resolve_device(device_for(world, args.device))
     methods, layers, kw = _method_args(args)
     model, names, data, ds, split, source = _model_images(args, device)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else None
     for m in methods:
         mkw = {
             k: v
@@ -422,13 +431,31 @@ def cmd_extract(args: argparse.Namespace) -> int:
             if not (k == "recam_weights" and m != "recam")
             and not (k == "prototypes" and not m.startswith("lpcam"))
         }
-        ms = extract(model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **mkw)
-        ms.meta = {"source": source, "split": split, "class_names": names, "layers": layers}
+        meta = {"source": source, "split": split, "class_names": names, "layers": layers}
         if data is not None:
-            ms.meta["data"] = dataclasses.asdict(data)
+            meta["data"] = dataclasses.asdict(data)
+        if args.shard_dir:
+            from camkit.shards import extract_shards, gather
+
+            folder = Path(args.shard_dir) if len(methods) == 1 else Path(args.shard_dir) / m
+            c = extract_shards(model, ds, m, folder, args.target, args.batch_size, device, _progress(),
+                               world=world, meta=meta, layers=layers, **mkw)  # fmt: skip
+            print(
+                f"{m}: {c['written']} maps written, {c['skipped']} already there, {c['total']} in all -> {folder}"
+            )
+            if out is None or not world.main:
+                continue
+            ms = gather(folder)
+        else:
+            ms = extract(
+                model, ds, m, args.target, args.batch_size, device, _progress(), layers=layers, **mkw
+            )
+            ms.meta = meta
+        assert out is not None
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
         print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
+    cleanup(world)
     return 0
 
 
@@ -863,7 +890,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--prototypes", help="lpcam/lpcam-f: a prototype file from camkit prototypes")
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="auto")
-    e.add_argument("--out", required=True, help="output .npz file (one per method: NAME_METHOD.npz)")
+    e.add_argument("--out", help="output .npz file (one per method: NAME_METHOD.npz)")
+    e.add_argument(
+        "--shard-dir",
+        help="one file per image under DIR, resumable, and split across ranks under torchrun (with --out: also gathered)",
+    )
     e.set_defaults(func=cmd_extract)
 
     fa = sub.add_parser(
