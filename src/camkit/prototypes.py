@@ -56,6 +56,7 @@ class PrototypeConfig:
     max_points: int = 200_000
     max_iter: int = 100
     tol: float = 1e-5
+    n_init: int = 3  # k-means seedings per set; the lowest inertia is kept
     seed: int = 0
 
     def validate(self) -> None:
@@ -193,7 +194,9 @@ def build_prototypes(
                 out.append(torch.zeros(0, fc.in_features))
                 row[side] = {"points": 0, "kept": 0}
                 continue
-            km = spherical_kmeans(x, cfg.k, cfg.seed, cfg.max_iter, cfg.tol, name=f"class {c} {side}")
+            km = spherical_kmeans(
+                x, cfg.k, cfg.seed, cfg.max_iter, cfg.tol, cfg.n_init, name=f"class {c} {side}"
+            )
             score = torch.softmax(fc(km.means.to(fc.weight.dtype)), dim=1)[:, c]
             ok = score > cfg.mu_f if side == "fg" else score < cfg.mu_b
             fallback = not bool(ok.any())
