@@ -185,3 +185,17 @@ def test_sigterm_mid_extraction_then_resume(tiny: Path, fake_fmnist: Path, tmp_p
     names = sorted(q.name for q in (tmp_path / "ref").glob("*.npz"))
     assert names == sorted(q.name for q in out.glob("*.npz"))
     assert all((tmp_path / "ref" / f).read_bytes() == (out / f).read_bytes() for f in names)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "off"])
+def test_mixed_precision_option_trains(fake_fmnist: Path, tmp_path: Path, amp: str) -> None:
+    cfg = RunConfig.from_dict({
+        "data": {"root": str(fake_fmnist), "n_train": 32, "n_val": 16, "n_test": 16},
+        "train": {"epochs": 1, "batch_size": 16, "out": str(tmp_path), "exp_id": amp, "amp": amp, "test": False},
+    })  # fmt: skip
+    s = train_run(cfg)
+    assert s["val"]["loss"] > 0 and torch.isfinite(torch.tensor(s["val"]["loss"]))
+    rec = json.loads((tmp_path / amp / "metrics.jsonl").read_text().splitlines()[0])
+    assert rec["images_per_s"] > 0
+    with pytest.raises(Exception, match="--amp"):
+        RunConfig.from_dict({"train": {"amp": "fp8"}}).train.validate()

@@ -424,7 +424,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     methods, layers, kw = _method_args(args)
     model, names, data, ds, split, source = _model_images(args, device)
     out = Path(args.out) if args.out else None
+    import time
+
     for m in methods:
+        t0 = time.perf_counter()
         mkw = {
             k: v
             for k, v in kw.items()
@@ -441,7 +444,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
             c = extract_shards(model, ds, m, folder, args.target, args.batch_size, device, _progress(),
                                world=world, meta=meta, layers=layers, **mkw)  # fmt: skip
             print(
-                f"{m}: {c['written']} maps written, {c['skipped']} already there, {c['total']} in all -> {folder}"
+                f"{m}: {c['written']} maps written, {c['skipped']} already there, {c['total']} in all -> {folder} "
+                f"({c['written'] / max(time.perf_counter() - t0, 1e-9):.0f} images/s over {world.size} rank(s))"
             )
             if out is None or not world.main:
                 continue
@@ -454,7 +458,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         assert out is not None
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
-        print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path}")
+        speed = len(ms) / max(time.perf_counter() - t0, 1e-9)
+        print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path} ({speed:.0f} images/s)")
     cleanup(world)
     return 0
 
