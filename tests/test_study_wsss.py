@@ -28,6 +28,7 @@ def test_wsss_study_smoke_runs_resumes_and_tabulates(
     md = (tmp_path / "study.md").read_text()
     assert "| +TAP | tap / nwc-cam / percentile |" in md and "ReCAM w ⊙ w'" in md
     assert (tmp_path / "prototypes-seed0-tau0.3.safetensors").is_file()
+    assert (tmp_path / "overlays.png").stat().st_size > 5000
     import camkit.study_wsss as st
 
     monkeypatch.setattr(st, "train_run", lambda *a, **k: pytest.fail("retrained a finished run"))

@@ -44,8 +44,10 @@ def report(
     alpha: float = 0.5,
     cmap: str = DEFAULT_CMAP,
     progress: Progress | None = None,
+    method_kw: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the report of ``run_dir`` to ``out`` (default ``RUN_DIR/report.html``)."""
+    """Write the report of ``run_dir`` to ``out`` (default ``RUN_DIR/report.html``).
+    ``method_kw``: options of particular methods (``prototypes`` for LPCAM, ``recam_weights``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CamkitError(f"{run_dir}: no such folder; pass a run folder (camkit train) or a study folder")
@@ -69,7 +71,12 @@ def report(
         progress = progress or NoProgress()
         per_method = []
         for m in methods:
-            ms = extract(model, ds, m, "label", device=device, progress=progress)
+            kw = {
+                k: v
+                for k, v in (method_kw or {}).items()
+                if (k == "prototypes" and m.startswith("lpcam")) or (k == "recam_weights" and m == "recam")
+            }
+            ms = extract(model, ds, m, "label", device=device, progress=progress, **kw)
             per_method.append((m, ms))
         if per_method and per_method[0][1].per_class:
             sections += _seed_sections(per_method, ds, names, tmp, num, alpha, cmap)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from camkit.data.datasets import DataConfig, build_split
 from camkit.errors import CamkitError
 from camkit.io import atomic_path, write_json
@@ -207,9 +209,66 @@ def run_wsss_study(
     }
     result = {"config": study, "quick": quick, "table": table, "seeds": per_seed}
     write_json(out / "study.json", result)
+    overlays(out, study, per_seed[0].get("lpcam_tau"))
     with atomic_path(out / "study.md") as tmp:
         tmp.write_text(markdown(result))
     return result
+
+
+OVERLAY_COLUMNS = (("CAM", "gap", "cam", {}), ("NWC (TAP model)", "tap", "nwc-cam", {}),
+                   ("ReCAM w", "recam", "recam", {"recam_weights": "w"}), ("LPCAM-F", "gap", "lpcam-f", None),
+                   ("LPCAM", "gap", "lpcam", None))  # fmt: skip
+
+
+def overlays(out: Path, s: dict[str, Any], tau: float | None, n: int = 6) -> None:
+    """``overlays.png``: the first test (image, class) pairs of the first seed, one column per
+    map (normalized as the seeds are), with the class mask as the last column."""
+    from camkit.seeds import class_scores
+    from camkit.viz.layouts import labelled_grid
+    from camkit.viz.overlay import mask_image, overlay
+
+    seed = s["seeds"][0]
+    cfg = _run_config(out, s, seed, "gap")
+    test = build_split(cfg.data, "test")
+    pairs = [
+        (i, int(c)) for i in range(min(len(test), n)) for c in torch.nonzero(test[i]["label"]).flatten()
+    ][:n]
+    if not pairs:
+        return
+    idx = sorted({i for i, _ in pairs})
+    sub = torch.utils.data.Subset(test, idx)
+    protos = load_prototypes(out / f"prototypes-seed{seed}-tau{tau}.safetensors") if tau is not None else None
+    panels, titles = [], []
+    maps = {}
+    for name, model, method, kw in OVERLAY_COLUMNS:
+        if kw is None:
+            if protos is None:
+                continue
+            kw = {"prototypes": protos}
+        m, _ = load_checkpoint(out / f"{model}-seed{seed}" / "best.safetensors")
+        ms = extract(m, sub, method, "label", **kw)
+        maps[name] = class_scores(ms.maps, (cfg.data.image_size, cfg.data.image_size))
+    for i, c in pairs:
+        j = idx.index(i)
+        sample = test[i]
+        for name, sc in maps.items():
+            panels.append(overlay(sample["image"], sc[j, c]))
+            titles.append(f"{name}\n{fashion_names()[c]}")
+        panels.append(np_rgb(mask_image(sample["mask"] == c + 1)))
+        titles.append("mask")
+    labelled_grid(out / "overlays.png", panels, titles, cols=len(maps) + 1, tile=1.5)
+
+
+def fashion_names() -> list[str]:
+    from camkit.data.fashion import CLASS_NAMES
+
+    return list(CLASS_NAMES)
+
+
+def np_rgb(gray: Any) -> Any:
+    import numpy as np
+
+    return np.repeat(gray[..., None], 3, axis=2)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -253,6 +312,8 @@ def markdown(result: dict[str, Any]) -> str:
         "| CAM | ReCAM w | ReCAM w' | ReCAM w + w' | ReCAM w ⊙ w' |",
         "|---:|---:|---:|---:|---:|",
         "| " + " | ".join(f(t["recam"][m], 100, 1) for m in ("cam", *RECAM_ROWS)) + " |",
+        "",
+        "![maps of the first test images, seed " + str(seeds[0]) + "](overlays.png)",
         "",
     ]
     return "\n".join(out)

@@ -107,6 +107,11 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
     assert p.returncode == 0, p.stderr
     assert (out / "vis" / "grid.png").stat().st_size > 1000
     assert len(list((out / "vis" / "overlays").glob("*.png"))) >= 3  # one per (image, class present)
+    p = run("report", str(out / "cam"), "--method", "cam,lpcam", "--prototypes", str(protos), "--num", "2",
+            "--out", str(out / "r.html"), env_cache=cache)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    page = (out / "r.html").read_text()
+    assert "Seed scores" in page and "lpcam" in page
 
 
 def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:

@@ -741,9 +741,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from camkit.train.config import resolve_device
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    kw: dict[str, Any] = {}
+    if args.prototypes:
+        from camkit.prototypes import load_prototypes
+
+        kw["prototypes"] = load_prototypes(args.prototypes)
+    if args.recam_weights:
+        kw["recam_weights"] = args.recam_weights
     path = report(
         args.run_dir, args.out, args.split, methods, args.num, resolve_device(args.device), args.alpha, args.cmap,
-        _progress(),
+        _progress(), kw,
     )  # fmt: skip
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained; open it in any browser)")
     return 0
@@ -996,6 +1003,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--num", type=int, default=12, help="gallery size per method, worst first (default 12)")
     rp.add_argument("--alpha", type=float, default=0.5)
     rp.add_argument("--cmap", default="jet")
+    rp.add_argument("--prototypes", help="lpcam/lpcam-f: a prototype file from camkit prototypes")
+    rp.add_argument("--recam-weights", choices=("w", "w2", "sum", "prod"), help="recam: the CAM weights")
     rp.add_argument("--device", default="auto")
     rp.set_defaults(func=cmd_report)
 
