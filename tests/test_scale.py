@@ -127,7 +127,12 @@ def _kill_when(p: subprocess.Popen, ready, timeout: float = 120.0) -> None:  # t
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
 
 
-def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(fake_fmnist: Path, tmp_path: Path) -> None:
+def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(
+    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one thread per process: multi-threaded CPU kernels may reduce in a different order from
+    # one run to the next, which would differ in the last bits whether or not a run is resumed
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     args = [
         "train",
         *_data(fake_fmnist, n_train=600),

@@ -60,6 +60,7 @@ def score_maps(
             raise CamkitError(f"--threshold {threshold}: must be between 0 and 1")
         thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
     curves: list[torch.Tensor] = []
+    scored: list[torch.Tensor] = []  # split positions of the images with a mask
     counts = torch.zeros(thr.numel(), 4, dtype=torch.int64)
     pxap, box_v1, box_v2 = (
         PxAP(step),
@@ -71,6 +72,7 @@ def score_maps(
         b = masks.shape[0]
         keep = has.bool()
         if keep.any():
+            scored.append(torch.nonzero(keep, as_tuple=True)[0] + start)
             maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
             gt = masks[keep]
             inter, pred, area = sweep_counts(maps, gt, thr)
@@ -88,7 +90,7 @@ def score_maps(
             if wsol:
                 pxap.update(maps, gt)
                 boxes = [mask_box(m) for m in gt]
-                sel = torch.nonzero(keep, as_tuple=True)[0] + start
+                sel = scored[-1]
                 correct = ms.preds[sel] == ms.labels[sel]
                 nonempty = [i for i, bx in enumerate(boxes) if bx is not None]
                 if nonempty:
@@ -115,6 +117,7 @@ def score_maps(
         "thresholds": [round(float(t), 6) for t in thr],
         "miou_curve": [float(v) for v in curve],
         "per_image_iou": [round(float(v), 6) for v in per[:, t_idx]],
+        "image_index": torch.cat(scored).tolist(),  # the split position of each per_image_iou entry
         "segmentation": {k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},
     }
     if wsol:

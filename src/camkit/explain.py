@@ -16,7 +16,7 @@ from camkit.data.datasets import FileDataset
 from camkit.data.folders import IMAGE_EXTS, Record
 from camkit.errors import CamkitError
 from camkit.io import write_json
-from camkit.methods import get_method
+from camkit.methods import get_method, method_options
 from camkit.ops import minmax
 from camkit.progress import NoProgress, Progress
 from camkit.viz import html as H
@@ -90,7 +90,7 @@ def explain(
     maps: dict[str, torch.Tensor] = {}
     progress.start(len(methods), "methods")
     for m in methods:
-        with get_method(m)(model, layers, **method_kw) as cam:
+        with get_method(m)(model, layers, **method_options(m, method_kw)) as cam:
             r = cam(images, top_c[:, 0])
         maps[m] = minmax(r.maps).cpu()
         progress.advance(1)
@@ -123,4 +123,4 @@ def explain(
         ("Inputs", "".join(H.figure(to_uint8_image(images[i]), ids[i], 160) for i in range(len(paths)))),
     ]  # fmt: skip
     H.write_page(out_dir / "index.html", "camkit explain", sections)
-    return {"top_k": preds, "out": str(out_dir)}
+    return {"images": [str(p) for p in paths], "top_k": preds, "out": str(out_dir)}

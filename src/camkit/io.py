@@ -23,31 +23,61 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    tmp_path: Path | None = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=parent)
-    except OSError as e:
-        raise CamkitError(f"cannot write to {parent}: {e.strerror}; choose a writable --out folder") from e
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
+        # SIGTERM/SIGINT are held while the temporary file is created, renamed or removed, so an
+        # interruption (a scheduler's SIGTERM raises in the main thread) never strands it
+        with _signals_held():
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=parent)
+            except OSError as e:
+                raise CamkitError(
+                    f"cannot write to {parent}: {e.strerror}; choose a writable --out folder"
+                ) from e
+            os.close(fd)
+            tmp_path = Path(tmp)
         yield tmp_path
-        # mkstemp creates 0600 files; give the result the mode a plain open() would
-        os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
-        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+        with _signals_held():
+            # mkstemp creates 0600 files; give the result the mode a plain open() would
+            os.chmod(tmp_path, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+            tmp_path = None
+    except BaseException as e:
+        with _signals_held():
+            if tmp_path is not None:
+                with contextlib.suppress(OSError):
+                    tmp_path.unlink()
+        if isinstance(e, OSError) and e.errno in (
+            errno.ENOSPC,
+            errno.EDQUOT,
+            errno.EROFS,
+            errno.EACCES,
+            errno.EPERM,
+        ):
             raise CamkitError(
                 f"cannot write {path}: {e.strerror or errno.errorcode.get(e.errno or 0, e)}; free space or choose "
                 "another --out (the previous file, if any, is untouched)"
             ) from None
         raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
-        raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT for the body (delivered right after it); a no-op where the
+    platform has no signal masks or off the main thread."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _umask() -> int:

@@ -40,6 +40,7 @@ from camkit.errors import CamkitError
 from camkit.io import atomic_path
 from camkit.methods.base import find_classifier, logits_of, resolve_layers
 from camkit.progress import NoProgress, Progress
+from camkit.train.recam import class_masks, positive_pairs
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +121,6 @@ class _Reservoir:
         return self.rows[0] if self.rows else torch.zeros(0)
 
 
-def _label_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if labels.ndim == 2:
-        s, c = torch.nonzero(labels > 0.5, as_tuple=True)
-        return s, c
-    keep = labels >= 0
-    return torch.nonzero(keep, as_tuple=True)[0], labels[keep].long()
-
-
 @torch.no_grad()
 def build_prototypes(
     model: nn.Module,
@@ -168,9 +161,8 @@ def build_prototypes(
                 )  # fmt: skip
                 fg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
                 bg = [_Reservoir(cfg.max_points, gen) for _ in range(k_cls)]
-            sample, cls = _label_pairs(batch["label"].to(device))
-            cams = torch.relu(torch.einsum("pchw,pc->phw", f[sample], fc.weight[cls]))
-            cams = cams / cams.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+            sample, cls = positive_pairs(batch["label"].to(device))
+            cams = class_masks(f, fc.weight, sample, cls, "relu-max")  # CAM_n = ReLU(w_n^T f) / max
             vec = f[sample].permute(0, 2, 3, 1)  # (P, h, w, C)
             is_fg = cams > cfg.tau
             for c in torch.unique(cls).tolist():  # one gather per class present in the batch

@@ -22,6 +22,7 @@ from camkit.data.datasets import build_split
 from camkit.errors import CamkitError
 from camkit.evaluate import normalized_maps, score_maps
 from camkit.maps import extract
+from camkit.methods import method_options
 from camkit.progress import NoProgress, Progress
 from camkit.seeds import class_scores, score_seeds
 from camkit.train.checkpoint import load_checkpoint
@@ -71,11 +72,7 @@ def report(
         progress = progress or NoProgress()
         per_method = []
         for m in methods:
-            kw = {
-                k: v
-                for k, v in (method_kw or {}).items()
-                if (k == "prototypes" and m.startswith("lpcam")) or (k == "recam_weights" and m == "recam")
-            }
+            kw = method_options(m, method_kw or {})
             ms = extract(model, ds, m, "label", device=device, progress=progress, **kw)
             per_method.append((m, ms))
         if per_method and per_method[0][1].per_class:
@@ -119,8 +116,7 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
                         r.get("max_box_acc_v2"), r.get("top1_loc"), float((ms.preds == ms.labels).float().mean())])  # fmt: skip
         curves[m] = (r["thresholds"], r["miou_curve"])
         ious = torch.tensor(r["per_image_iou"])
-        has = torch.tensor([bool(ds[i]["has_mask"]) for i in range(len(ds))])
-        idx = torch.nonzero(has, as_tuple=True)[0]
+        idx = torch.tensor(r["image_index"], dtype=torch.long)  # the images with masks, in order
         labels = ms.labels[idx]
         rows = []
         for k in sorted(set(labels.tolist())):
@@ -203,15 +199,29 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
         # per (image, class) pair: IoU of the class's seed region with its mask, worst first
         pairs, ious = [], []
         for i in range(len(ds)):
+            present = torch.nonzero(ms.targets[i].bool(), as_tuple=True)[0].tolist()
+            if not present:
+                continue
             gt = ds[i]["mask"].long()
-            for c in torch.nonzero(ms.targets[i].bool(), as_tuple=True)[0].tolist():
-                sc = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0, c]
-                pred, true = sc > r["bg_threshold"], gt == c + 1
+            scores = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0]  # every class of the image at once
+            for c in present:
+                pred, true = scores[c] > r["bg_threshold"], gt == c + 1
                 union = int((pred | true).sum())
-                pairs.append((i, c, sc))
+                pairs.append((i, c))
                 ious.append(int((pred & true).sum()) / union if union else 1.0)
         order = sorted(range(len(pairs)), key=lambda j: ious[j])[:num]
-        panels = [overlay(ds[pairs[j][0]]["image"], pairs[j][2], alpha, cmap) for j in order]
+        panels = []
+        for j in order:  # only the gallery's maps are kept, not every pair's
+            sample = ds[pairs[j][0]]
+            size = tuple(sample["mask"].shape)
+            panels.append(
+                overlay(
+                    sample["image"],
+                    class_scores(ms.maps[pairs[j][0] : pairs[j][0] + 1], size)[0, pairs[j][1]],
+                    alpha,
+                    cmap,
+                )
+            )
         titles = [f"{ms.ids[pairs[j][0]]} {_name(names, pairs[j][1])}\nIoU {ious[j]:.2f}" for j in order]
         if panels:
             labelled_grid(tmp / f"gallery_{m}.png", panels, titles, cols=min(6, len(panels)))

@@ -47,9 +47,14 @@ def class_scores(maps: torch.Tensor, size: tuple[int, int], norm: str = "relu-ma
 def seed_masks(scores: torch.Tensor, present: torch.Tensor, bg_threshold: float) -> torch.Tensor:
     """IRN seeds: (B, K, H, W) normalized maps, (B, K) bool present classes, threshold ->
     (B, H, W) int64 with 0 = background and k + 1 for class k."""
-    masked = scores.masked_fill(~present[:, :, None, None].bool(), float("-inf"))
-    best, cls = masked.max(1)
+    best, cls = _best_present(scores, present)
     return torch.where(best > bg_threshold, cls + 1, torch.zeros_like(cls))
+
+
+def _best_present(scores: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pixel, the best map among the present classes and its class: (B, K, H, W), (B, K)
+    -> (B, H, W) values (-inf where no class is present) and (B, H, W) class ids."""
+    return scores.masked_fill(~present[:, :, None, None].bool(), float("-inf")).max(1)
 
 
 class SeedSweep:
@@ -67,8 +72,7 @@ class SeedSweep:
         self.hist = torch.zeros((t + 1) * self.k * self.k, dtype=torch.int64)
 
     def update(self, scores: torch.Tensor, present: torch.Tensor, gt: torch.Tensor) -> None:
-        masked = scores.masked_fill(~present[:, :, None, None].bool(), float("-inf"))
-        best, cls = masked.max(1)
+        best, cls = _best_present(scores, present)
         cls = torch.where(torch.isfinite(best), cls + 1, torch.zeros_like(cls))  # no class present: bg
         best = torch.where(torch.isfinite(best), best, torch.full_like(best, -1.0))
         g = gt.long()

@@ -45,13 +45,18 @@ def load_study_config(path: str | Path | None) -> dict[str, Any]:
     """{"variants": {name: [transforms]}, "seeds": [...], "epochs": N, "n_train": N} with defaults."""
     cfg: dict[str, Any] = {"variants": DEFAULT_VARIANTS, "seeds": [0, 1, 2]}
     if path:
-        try:
-            cfg.update(json.loads(Path(path).read_text()))
-        except FileNotFoundError:
-            raise CamkitError(f"--config {path}: file not found") from None
-        except json.JSONDecodeError as e:
-            raise CamkitError(f"--config {path}: not JSON ({e})") from None
+        cfg.update(read_config(path))
     return cfg
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A study config file as a dict; a one-line error naming --config otherwise."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CamkitError(f"--config {path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise CamkitError(f"--config {path}: not JSON ({e})") from None
 
 
 def run_equivariance_study(

@@ -27,9 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from camkit.data.datasets import DataConfig, build_split
+from camkit.data.fashion import CLASS_NAMES
 from camkit.errors import CamkitError
 from camkit.io import atomic_path, write_json
 from camkit.maps import extract
@@ -37,6 +39,7 @@ from camkit.models.camnet import ModelConfig
 from camkit.progress import Progress
 from camkit.prototypes import PrototypeConfig, build_prototypes, load_prototypes, save_prototypes
 from camkit.seeds import class_peak_iou, score_seeds
+from camkit.study import read_config
 from camkit.train.checkpoint import load_checkpoint
 from camkit.train.config import RunConfig, TrainConfig, resolve_device
 from camkit.train.loop import train_run
@@ -68,12 +71,7 @@ def study_config(path: str | Path | None, quick: bool = False) -> dict[str, Any]
     if quick:
         cfg.update(QUICK)
     if path:
-        try:
-            user = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise CamkitError(f"--config {path}: file not found") from None
-        except json.JSONDecodeError as e:
-            raise CamkitError(f"--config {path}: not JSON ({e})") from None
+        user = read_config(path)
         unknown = sorted(set(user) - set(DEFAULTS) - {"description", "data_root"})
         if unknown:
             raise CamkitError(f"--config {path}: unknown key {unknown[0]!r}; valid: {', '.join(DEFAULTS)}")
@@ -253,22 +251,10 @@ def overlays(out: Path, s: dict[str, Any], tau: float | None, n: int = 6) -> Non
         sample = test[i]
         for name, sc in maps.items():
             panels.append(overlay(sample["image"], sc[j, c]))
-            titles.append(f"{name}\n{fashion_names()[c]}")
-        panels.append(np_rgb(mask_image(sample["mask"] == c + 1)))
+            titles.append(f"{name}\n{CLASS_NAMES[c]}")
+        panels.append(np.repeat(mask_image(sample["mask"] == c + 1)[..., None], 3, axis=2))
         titles.append("mask")
     labelled_grid(out / "overlays.png", panels, titles, cols=len(maps) + 1, tile=1.5)
-
-
-def fashion_names() -> list[str]:
-    from camkit.data.fashion import CLASS_NAMES
-
-    return list(CLASS_NAMES)
-
-
-def np_rgb(gray: Any) -> Any:
-    import numpy as np
-
-    return np.repeat(gray[..., None], 3, axis=2)
 
 
 def markdown(result: dict[str, Any]) -> str:

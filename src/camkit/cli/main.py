@@ -392,9 +392,16 @@ def _method_args(args: argparse.Namespace) -> tuple[list[str], Any, dict[str, An
     for m in methods:
         get_method(m)  # unknown names fail before any work
     layers = [s.strip() for s in args.layer.split(",")] if args.layer else None
-    kw: dict[str, Any] = {}
+    kw = _special_options(args, methods)
     if args.layer_weights:
         kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+    return methods, layers, kw
+
+
+def _special_options(args: argparse.Namespace, methods: list[str]) -> dict[str, Any]:
+    """The options of particular methods (--recam-weights, --prototypes), checked against the
+    methods asked for; each method later takes only its own (camkit.methods.method_options)."""
+    kw: dict[str, Any] = {}
     recam_weights = getattr(args, "recam_weights", None)
     protos = getattr(args, "prototypes", None)
     if recam_weights and "recam" not in methods:
@@ -407,12 +414,13 @@ def _method_args(args: argparse.Namespace) -> tuple[list[str], Any, dict[str, An
         from camkit.prototypes import load_prototypes
 
         kw["prototypes"] = load_prototypes(protos)
-    return methods, layers, kw
+    return kw
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from camkit.dist import cleanup, device_for, setup
     from camkit.maps import extract, save_maps
+    from camkit.methods import method_options
     from camkit.train.config import resolve_device
 
     world = setup(args.device)
@@ -428,12 +436,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     for m in methods:
         t0 = time.perf_counter()
-        mkw = {
-            k: v
-            for k, v in kw.items()
-            if not (k == "recam_weights" and m != "recam")
-            and not (k == "prototypes" and not m.startswith("lpcam"))
-        }
+        mkw = method_options(m, kw)
         meta = {"source": source, "split": split, "class_names": names, "layers": layers}
         if data is not None:
             meta["data"] = dataclasses.asdict(data)
@@ -470,7 +473,7 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
 
     from camkit.io import write_json
     from camkit.maps import resolve_targets
-    from camkit.methods import get_method
+    from camkit.methods import get_method, method_options
     from camkit.metrics.faithfulness import average_drop_increase, deletion_insertion
     from camkit.ops import minmax
     from camkit.train.config import resolve_device
@@ -488,7 +491,7 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
         bar = _progress()
         loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False)
         bar.start(len(loader), f"faithfulness {m}")
-        with get_method(m)(model, layers, **kw) as method:
+        with get_method(m)(model, layers, **method_options(m, kw)) as method:
             for batch in loader:
                 x = batch["image"].to(device)
                 tgt = resolve_targets(args.target, batch["label"].to(device))
@@ -726,11 +729,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         model, names, args.images, methods, args.out, args.image_size or size, args.topk, layers, device,
         args.alpha, args.cmap, args.tile, _progress(), **kw,
     )  # fmt: skip
-    for path, top in zip(
-        args.images if len(args.images) == len(res["top_k"]) else range(len(res["top_k"])),
-        res["top_k"],
-        strict=True,
-    ):
+    for path, top in zip(res["images"], res["top_k"], strict=True):
         print(f"{path}: " + ", ".join(f"{q['name']} {q['prob']:.3f}" for q in top))
     print(f"wrote {args.out}/index.html, comparison.png and per-method grids ({', '.join(methods)})")
     return 0
@@ -741,13 +740,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from camkit.train.config import resolve_device
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    kw: dict[str, Any] = {}
-    if args.prototypes:
-        from camkit.prototypes import load_prototypes
-
-        kw["prototypes"] = load_prototypes(args.prototypes)
-    if args.recam_weights:
-        kw["recam_weights"] = args.recam_weights
+    kw = _special_options(args, methods)
     path = report(
         args.run_dir, args.out, args.split, methods, args.num, resolve_device(args.device), args.alpha, args.cmap,
         _progress(), kw,

@@ -138,19 +138,41 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, y: int, x: int, mask: np.ndarr
         region[mask] = patch[mask]
 
 
-def make_canvas(
-    rng: np.random.Generator, items: np.ndarray, index: int, cfg: CanvasConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """One canvas showing ``items[index]``: returns (image (S, S) uint8, mask (S, S) bool)."""
-    s = cfg.size
+def _background(rng: np.random.Generator, items: np.ndarray, cfg: CanvasConfig) -> np.ndarray:
+    """Low noise and ``cfg.clutter`` fragments of random other items: (S, S) float32 in [0, 1]."""
+    s, k = cfg.size, cfg.clutter_size
     canvas = rng.random((s, s), dtype=np.float32) * cfg.noise
-    k = cfg.clutter_size
-    for _ in range(cfg.clutter):  # fragments of random other items
+    for _ in range(cfg.clutter):
         src = items[rng.integers(len(items))].astype(np.float32) / 255.0
         cy, cx = rng.integers(0, 28 - k + 1, size=2)
         frag = src[cy : cy + k, cx : cx + k] * rng.uniform(0.4, 1.0)
         py, px = rng.integers(0, s - k + 1, size=2)
         _paste(canvas, frag, int(py), int(px))
+    return canvas
+
+
+def _split_items(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(items, labels, pool): the source set of ``split`` and the item indices it may draw
+    (train and val share the official training set, disjointly; test uses the test set)."""
+    if split not in SPLITS:
+        raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
+    x, y = _load_items(root, "test" if split == "test" else "train")
+    n_val_items = max(1, min(_VAL_ITEMS, len(x) // 10))
+    if split == "train":
+        pool = np.arange(0, len(x) - n_val_items)
+    elif split == "val":
+        pool = np.arange(len(x) - n_val_items, len(x))
+    else:
+        pool = np.arange(len(x))
+    return x, y, pool
+
+
+def make_canvas(
+    rng: np.random.Generator, items: np.ndarray, index: int, cfg: CanvasConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """One canvas showing ``items[index]``: returns (image (S, S) uint8, mask (S, S) bool)."""
+    s = cfg.size
+    canvas = _background(rng, items, cfg)
     side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
     item = items[index]
     img = Image.fromarray(item).resize((side, side), Image.BILINEAR)
@@ -173,16 +195,7 @@ def mask_to_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.ndarray]:
     """Generate one split (no caching). Arrays: images (N,S,S) uint8, masks (N,S,S) bool,
     labels (N,) int64, boxes (N,4) int32 inclusive xyxy, items (N,) source item index."""
-    if split not in SPLITS:
-        raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
-    x, y = _load_items(root, "test" if split == "test" else "train")
-    n_val_items = max(1, min(_VAL_ITEMS, len(x) // 10))
-    if split == "train":
-        pool = np.arange(0, len(x) - n_val_items)
-    elif split == "val":
-        pool = np.arange(len(x) - n_val_items, len(x))
-    else:
-        pool = np.arange(len(x))
+    x, y, pool = _split_items(root, split)
     n = cfg.count(split)
     split_id = SPLITS.index(split)
     order = np.random.default_rng([cfg.seed, split_id, 0]).permutation(pool)
@@ -228,14 +241,7 @@ def make_multi_canvas(
     in front. Returns (image (S, S) uint8, class mask (S, S) uint8 with 0 = background and
     the 1-based *position in chosen* for each item's visible pixels)."""
     s = cfg.size
-    canvas = rng.random((s, s), dtype=np.float32) * cfg.noise
-    k = cfg.clutter_size
-    for _ in range(cfg.clutter):
-        src = items[rng.integers(len(items))].astype(np.float32) / 255.0
-        cy, cx = rng.integers(0, 28 - k + 1, size=2)
-        frag = src[cy : cy + k, cx : cx + k] * rng.uniform(0.4, 1.0)
-        py, px = rng.integers(0, s - k + 1, size=2)
-        _paste(canvas, frag, int(py), int(px))
+    canvas = _background(rng, items, cfg)
     mask = np.zeros((s, s), dtype=np.uint8)
     boxes: list[tuple[int, int, int]] = []
     for j, index in enumerate(chosen):
@@ -257,16 +263,7 @@ def generate_multi_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str,
     classes (uniform count). Arrays: images (N,S,S) uint8; masks (N,S,S) uint8 with 0 for
     background and class+1 for each item's visible pixels (VOC style); labels (N,K) uint8
     multi-hot of the classes still visible; items (N, max_objects) source indices, -1 padded."""
-    if split not in SPLITS:
-        raise CamkitError(f"split {split!r}: unknown; choose one of {', '.join(SPLITS)}")
-    x, y = _load_items(root, "test" if split == "test" else "train")
-    n_val_items = max(1, min(_VAL_ITEMS, len(x) // 10))
-    if split == "train":
-        pool = np.arange(0, len(x) - n_val_items)
-    elif split == "val":
-        pool = np.arange(len(x) - n_val_items, len(x))
-    else:
-        pool = np.arange(len(x))
+    x, y, pool = _split_items(root, split)
     k_cls = len(CLASS_NAMES)
     by_class = [pool[y[pool] == c] for c in range(k_cls)]
     present = [c for c in range(k_cls) if len(by_class[c])]

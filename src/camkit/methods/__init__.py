@@ -5,6 +5,9 @@
 ...     result = m(images, targets="pred")
 """
 
+import inspect
+from typing import Any
+
 from camkit.methods import (  # noqa: F401  (importing registers each method)
     ablationcam,
     cam,
@@ -46,6 +49,21 @@ def method_names() -> list[str]:
     return METHODS.names()
 
 
+def method_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``options`` that method ``name``'s constructor takes (e.g. ``prototypes``
+    only for LPCAM), so one set of command-line options can drive several methods."""
+    accepted: set[str] = set()
+    for klass in get_method(name).__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            accepted |= {
+                p.name
+                for p in inspect.signature(init).parameters.values()
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            }
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 __all__ = [
     "CAM",
     "METHODS",
@@ -69,6 +87,7 @@ __all__ = [
     "expand_targets",
     "get_method",
     "method_names",
+    "method_options",
     "register",
     "resolve_layers",
 ]

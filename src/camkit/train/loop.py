@@ -430,7 +430,9 @@ def fit(
 def _write_epoch_files(
     run_dir: Path, history: list[dict[str, Any]], state_path: Path, state: dict[str, Any]
 ) -> None:
-    """metrics.jsonl, metrics.csv and the resume state, each written atomically."""
+    """The resume state, then metrics.jsonl and metrics.csv, each written atomically. The state
+    goes first, so an epoch that shows in the metrics can always be resumed from."""
+    save_state(state_path, state)
     with atomic_path(run_dir / "metrics.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
     with atomic_path(run_dir / "metrics.csv") as tmp:
@@ -438,7 +440,6 @@ def _write_epoch_files(
         tmp.write_text(
             ",".join(keys) + "\n" + "".join(",".join(str(r.get(k)) for k in keys) + "\n" for r in history)
         )
-    save_state(state_path, state)
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:

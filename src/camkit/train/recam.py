@@ -27,11 +27,13 @@ MASK_NORMS = ("relu-max", "minmax", "sigmoid")
 
 
 def positive_pairs(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sample, class) of every positive label: y (B, K) multi-hot or (B,) class ids -> two (P,)."""
+    """(sample, class) of every positive label: y (B, K) multi-hot or (B,) class ids (-1,
+    unknown, is skipped) -> two (P,)."""
     if y.ndim == 2:
         s, c = torch.nonzero(y > 0.5, as_tuple=True)
         return s, c
-    return torch.arange(y.numel(), device=y.device), y.long()
+    keep = torch.nonzero(y >= 0, as_tuple=True)[0]
+    return keep, y[keep].long()
 
 
 def class_masks(
