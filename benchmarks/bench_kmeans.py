@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from camkit.cluster import cosine_inertia, spherical_kmeans
+from camkit.wsss.cluster import cosine_inertia, spherical_kmeans
 
 K, D, SEEDS = 12, 128, 5
 

@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from camkit.core.errors import CamkitError
+from camkit.core.io import write_json
+from camkit.core.mapfile import MapSet, save_maps
 from camkit.data.datasets import FileDataset
 from camkit.data.folders import read_image
-from camkit.errors import CamkitError
-from camkit.io import write_json
-from camkit.maps import MapSet, extract, save_maps
 from camkit.models.camnet import CAMNet, ModelConfig
-from camkit.train.checkpoint import load_checkpoint, save_checkpoint
+from camkit.models.checkpoint import load_checkpoint, save_checkpoint
+from camkit.pipeline.extract import extract
 from cli_helpers import assert_one_line_error, run
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from camkit.cluster import cosine_inertia, spherical_kmeans
+from camkit.wsss.cluster import cosine_inertia, spherical_kmeans
 
 
 def _blobs(n: int = 3000, d: int = 16, k: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from camkit.core.errors import CamkitError
+from camkit.core.mapfile import MapSet
 from camkit.data.datasets import ArrayDataset
-from camkit.errors import CamkitError
-from camkit.evaluate import normalized_maps, score_maps
-from camkit.maps import MapSet
 from camkit.metrics.iou import iou
 from camkit.metrics.segmentation import confusion_matrix, scores_from_confusion
+from camkit.pipeline.evaluate import normalized_maps, score_maps
 
 
 def _setup(n: int = 6, size: int = 16) -> tuple[MapSet, ArrayDataset]:

@@ -89,7 +89,7 @@ def test_explain_own_checkpoint_and_errors(tiny_runs: dict[str, Path], photos: P
 
 
 def test_report_single_and_multi_label(tiny_runs: dict[str, Path], tmp_path: Path) -> None:
-    from camkit.report import report
+    from camkit.apps.report import report
 
     single = report(tiny_runs["single"], tmp_path / "s.html", methods=["cam", "grad-cam"], num=4)
     page = single.read_text()
@@ -101,7 +101,7 @@ def test_report_single_and_multi_label(tiny_runs: dict[str, Path], tmp_path: Pat
 
 
 def test_report_of_a_study(tmp_path: Path) -> None:
-    from camkit.report import report
+    from camkit.apps.report import report
 
     (tmp_path / "study.json").write_text(json.dumps({"config": {"seeds": [0]}, "table": {}}))
     (tmp_path / "study.md").write_text("**T**:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
@@ -168,7 +168,7 @@ def _render(browser, page: Path, shot: Path) -> dict:
 def test_pages_render_in_chromium(
     browser, explained: Path, tiny_runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    from camkit.report import report
+    from camkit.apps.report import report
 
     pages = {
         "explain": explained / "index.html",

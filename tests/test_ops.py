@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from camkit.errors import CamkitError
-from camkit.ops import (
+from camkit.core.errors import CamkitError
+from camkit.core.ops import (
     display_stretch,
     mask_to_boxes,
     minmax,
@@ -70,7 +70,7 @@ def test_mask_to_boxes_largest_and_all() -> None:
 def test_atomic_writes_keep_old_content_on_failure_and_normal_modes(tmp_path) -> None:
     import os
 
-    from camkit.io import atomic_path, write_json
+    from camkit.core.io import atomic_path, write_json
 
     p = tmp_path / "a.json"
     write_json(p, {"x": 1})

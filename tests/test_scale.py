@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 from camkit.data.datasets import DataConfig, build_split
-from camkit.maps import extract
-from camkit.shards import extract_shards, file_name, gather
-from camkit.train.checkpoint import load_checkpoint
+from camkit.models.checkpoint import load_checkpoint
+from camkit.pipeline.extract import extract
+from camkit.pipeline.shards import extract_shards, file_name, gather
 from camkit.train.config import RunConfig
 from camkit.train.loop import train_run
 from cli_helpers import run

@@ -2,11 +2,11 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from camkit.errors import CamkitError
-from camkit.maps import MapSet
+from camkit.core.errors import CamkitError
+from camkit.core.mapfile import MapSet
 from camkit.metrics.iou import default_thresholds
 from camkit.metrics.segmentation import confusion_matrix, scores_from_confusion
-from camkit.seeds import SeedSweep, class_peak_iou, class_scores, score_seeds, seed_masks
+from camkit.wsss.seeds import SeedSweep, class_peak_iou, class_scores, score_seeds, seed_masks
 
 
 def test_seed_masks_by_hand() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from camkit.study import load_study_config, run_equivariance_study
+from camkit.apps.studies.equivariance import load_study_config, run_equivariance_study
 
 
 def test_study_smoke_runs_resumes_and_tabulates(
@@ -21,7 +21,7 @@ def test_study_smoke_runs_resumes_and_tabulates(
     assert "| seg-flip | hflip |" in (tmp_path / "study.md").read_text()
     assert (tmp_path / "overlays.png").stat().st_size > 5000
     # a second call finds every run done and trains nothing
-    import camkit.study as st
+    import camkit.apps.studies.equivariance as st
 
     monkeypatch.setattr(st, "train_run", lambda *a, **k: pytest.fail("retrained a finished run"))
     again = run_equivariance_study(tmp_path, study, quick=True)

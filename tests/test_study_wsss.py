@@ -3,14 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from camkit.errors import CamkitError
-from camkit.study_wsss import study_config
+from camkit.apps.studies.wsss import study_config
+from camkit.core.errors import CamkitError
 
 
 def test_wsss_study_smoke_runs_resumes_and_tabulates(
     fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from camkit.study_wsss import run_wsss_study
+    from camkit.apps.studies.wsss import run_wsss_study
 
     study = study_config(None, quick=True)
     study.update({"seeds": [0], "data_root": str(fake_fmnist), "n_train": 64, "n_val": 16, "n_test": 16,
@@ -29,7 +29,7 @@ def test_wsss_study_smoke_runs_resumes_and_tabulates(
     assert "| +TAP | tap / nwc-cam / percentile |" in md and "ReCAM w ⊙ w'" in md
     assert (tmp_path / "prototypes-seed0-tau0.3.safetensors").is_file()
     assert (tmp_path / "overlays.png").stat().st_size > 5000
-    import camkit.study_wsss as st
+    import camkit.apps.studies.wsss as st
 
     monkeypatch.setattr(st, "train_run", lambda *a, **k: pytest.fail("retrained a finished run"))
     again = run_wsss_study(tmp_path, study, quick=True)

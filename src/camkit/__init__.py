@@ -7,6 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0"
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 __all__ = ["CamkitError", "__version__"]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from camkit.core.errors import CamkitError
 from camkit.data import DataConfig, build_split
 from camkit.data.fashion import CanvasConfig, find_root, generate_split, load_split, mask_to_box, read_idx
-from camkit.errors import CamkitError
 
 SMALL = CanvasConfig(size=48, n_train=40, n_val=10, n_test=10, seed=3)
 

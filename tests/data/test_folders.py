@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from camkit.core.errors import CamkitError
 from camkit.data import DataConfig, build_split, class_names
-from camkit.errors import CamkitError
 
 
 def test_image_folder_with_masks(image_tree: tuple[Path, Path]) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods import CAM, METHODS, GradCAM, LayerCAM, expand_targets, get_method
 from camkit.methods.registry import Registry
 from camkit.models import CAMNet, ModelConfig
@@ -189,7 +189,7 @@ def test_layercam_fusion_weights_and_tanh() -> None:
     r = LayerCAM(model, ["backbone.layer1", "backbone.layer2"], layer_weights=[0.7, 0.3], layer_norm="tanh")(
         x, 0
     )
-    from camkit.ops import tanh_max, upsample
+    from camkit.core.ops import tanh_max, upsample
 
     expect = 0.7 * upsample(tanh_max(r.low[0]), 32) + 0.3 * upsample(tanh_max(r.low[1]), 32)
     torch.testing.assert_close(r.maps, expect)

@@ -83,7 +83,7 @@ def test_matches_pytorch_grad_cam(name: str, setup) -> None:
         return
     np.testing.assert_allclose(pgc_normalize(low, (96, 96)), theirs, atol=1e-5)
     # our own upsampling path gives the same pixels as theirs (cv2 bilinear, half-pixel grid)
-    from camkit.ops import minmax, upsample
+    from camkit.core.ops import minmax, upsample
 
     mine = minmax(upsample(minmax(torch.relu(low)), 96)).numpy()
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
@@ -123,6 +123,6 @@ def test_layercam_fuses_several_layers_like_pytorch_grad_cam(setup) -> None:
     ours = get_method("layercam")(model, ["layer2", "layer3"])(x, CLASSES)
     per = [scale_cam_image(np.maximum(low.numpy(), 0), (96, 96)) for low in ours.low]
     np.testing.assert_allclose(scale_cam_image(np.mean(per, axis=0)), theirs, atol=1e-5)
-    from camkit.ops import minmax
+    from camkit.core.ops import minmax
 
     np.testing.assert_allclose(minmax(ours.maps).numpy(), theirs, atol=1e-5)

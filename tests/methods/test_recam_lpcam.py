@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods import CAM, LPCAM, LPCAMF, ReCAM
+from camkit.methods.prototypes import PrototypeConfig, Prototypes, load_prototypes, save_prototypes
 from camkit.models.camnet import CAMNet, ModelConfig
-from camkit.prototypes import PrototypeConfig, Prototypes, build_prototypes, load_prototypes, save_prototypes
+from camkit.wsss.prototypes import build_prototypes
 
 
 def _model(fc2: bool = True) -> CAMNet:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.metrics.faithfulness import average_drop_increase, deletion_insertion
 
 
@@ -71,9 +71,9 @@ def test_on_pretrained_efficientnet_with_real_photos() -> None:
     skimage = pytest.importorskip("skimage")
     import torch.nn.functional as F
 
+    from camkit.core.ops import minmax
     from camkit.methods import get_method
     from camkit.models.pretrained import imagenet_model
-    from camkit.ops import minmax
 
     model = imagenet_model("efficientnet_lite0")
     imgs = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut()]

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
+from camkit.core.ops import minmax, upsample
 from camkit.metrics import IoUSweep, default_thresholds, iou, iou_curve, sweep_counts
-from camkit.ops import minmax, upsample
 
 
 def _m(rows: list[str]) -> torch.Tensor:

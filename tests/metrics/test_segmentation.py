@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.metrics.classification import Accuracy, confusion, topk_correct
 from camkit.metrics.segmentation import SegmentationConfusion, confusion_matrix, scores_from_confusion
 

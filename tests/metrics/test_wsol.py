@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.metrics.wsol import BoxAccuracy, PxAP, box_iou, boxes_from_scoremap, cam_thresholds
 
 T5 = np.arange(0, 1, 0.2)

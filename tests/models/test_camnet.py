@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.models import CAMNet, ModelConfig, build_backbone, layer_names
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.models.camnet import CAMNet, ModelConfig
 from camkit.models.heads import GAP, TAP, build_head
 

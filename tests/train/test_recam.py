@@ -1,8 +1,9 @@
 import torch
 import torch.nn.functional as F
 
+from camkit.methods.recam import class_masks, masked_features, positive_pairs
 from camkit.models.camnet import CAMNet, ModelConfig
-from camkit.train.recam import class_masks, masked_features, positive_pairs, recam_loss
+from camkit.train.recam import recam_loss
 
 
 def _model() -> CAMNet:

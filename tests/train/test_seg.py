@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.models import CAMNet, CAMNetOutput, ModelConfig
 from camkit.train.seg import Transform, parse_transform, seg_loss, warp, warp_all
 

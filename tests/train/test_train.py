@@ -6,18 +6,11 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import _shapes, write_idx
 
+from camkit.core.errors import CamkitError
 from camkit.data import DataConfig
-from camkit.errors import CamkitError
 from camkit.models import CAMNet, ModelConfig
-from camkit.train import (
-    RunConfig,
-    TrainConfig,
-    cross_validate,
-    kfold_indices,
-    load_checkpoint,
-    save_checkpoint,
-    train_run,
-)
+from camkit.models.checkpoint import load_checkpoint, save_checkpoint
+from camkit.train import RunConfig, TrainConfig, cross_validate, kfold_indices, train_run
 from camkit.train import loop as loop_mod
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from camkit import __version__
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 log = logging.getLogger("camkit")
 
@@ -217,7 +217,7 @@ def _progress() -> Any:
     import os
 
     from camkit.cli.progress import TqdmProgress
-    from camkit.progress import NoProgress
+    from camkit.core.progress import NoProgress
 
     return NoProgress() if os.environ.get("RANK", "0") != "0" else TqdmProgress()
 
@@ -254,7 +254,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     if args.name == "wsss":
-        from camkit.study_wsss import run_wsss_study, study_config
+        from camkit.apps.studies.wsss import run_wsss_study, study_config
 
         study = study_config(args.config, args.quick)
         if args.seeds:
@@ -266,7 +266,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         print((Path(out) / "study.md").read_text(), end="")
         print(f"study folder: {out} (study.md, study.json, per-seed scores and runs)")
         return 0
-    from camkit.study import load_study_config, run_equivariance_study
+    from camkit.apps.studies.equivariance import load_study_config, run_equivariance_study
 
     args.out = args.out or "studies/equivariance"
 
@@ -321,7 +321,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 def _model_and_data(args: argparse.Namespace) -> tuple[Any, Path]:
     """The checkpoint and data config named by --run / --checkpoint plus overrides."""
     from camkit.data.datasets import DataConfig
-    from camkit.train.checkpoint import read_metadata
+    from camkit.models.checkpoint import read_metadata
     from camkit.train.config import RunConfig
 
     data = DataConfig()
@@ -366,7 +366,7 @@ def _model_images(args: argparse.Namespace, device: Any) -> tuple[Any, list[str]
     """(model, class names, data config or None, dataset, split name, source) for extract-like
     commands: a checkpoint (--run/--checkpoint) or a pretrained --model, over --images or a split."""
     from camkit.data.datasets import build_split
-    from camkit.train.checkpoint import load_checkpoint
+    from camkit.models.checkpoint import load_checkpoint
 
     if args.model:
         from camkit.models.pretrained import imagenet_categories, imagenet_model
@@ -411,17 +411,17 @@ def _special_options(args: argparse.Namespace, methods: list[str]) -> dict[str, 
     if recam_weights:
         kw["recam_weights"] = recam_weights
     if protos:
-        from camkit.prototypes import load_prototypes
+        from camkit.methods.prototypes import load_prototypes
 
         kw["prototypes"] = load_prototypes(protos)
     return kw
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from camkit.dist import cleanup, device_for, setup
-    from camkit.maps import extract, save_maps
+    from camkit.core.dist import cleanup, device_for, resolve_device, setup
+    from camkit.core.mapfile import save_maps
     from camkit.methods import method_options
-    from camkit.train.config import resolve_device
+    from camkit.pipeline.extract import extract
 
     world = setup(args.device)
     if world.distributed and not args.shard_dir:
@@ -441,7 +441,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if data is not None:
             meta["data"] = dataclasses.asdict(data)
         if args.shard_dir:
-            from camkit.shards import extract_shards, gather
+            from camkit.pipeline.shards import extract_shards, gather
 
             folder = Path(args.shard_dir) if len(methods) == 1 else Path(args.shard_dir) / m
             c = extract_shards(model, ds, m, folder, args.target, args.batch_size, device, _progress(),
@@ -471,12 +471,12 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from camkit.io import write_json
-    from camkit.maps import resolve_targets
+    from camkit.core.dist import resolve_device
+    from camkit.core.io import write_json
+    from camkit.core.ops import minmax
     from camkit.methods import get_method, method_options
     from camkit.metrics.faithfulness import average_drop_increase, deletion_insertion
-    from camkit.ops import minmax
-    from camkit.train.config import resolve_device
+    from camkit.pipeline.extract import resolve_targets
 
     device = resolve_device(args.device)
     methods, layers, kw = _method_args(args)
@@ -524,8 +524,8 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
 
 
 def _maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
+    from camkit.core.mapfile import load_maps
     from camkit.data.datasets import DataConfig, build_split
-    from camkit.maps import load_maps
 
     ms = load_maps(args.maps)
     if "data" not in ms.meta and not (args.dataset or args.data_root):
@@ -545,11 +545,11 @@ def _maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from camkit.evaluate import score_maps
-    from camkit.io import write_json
+    from camkit.core.io import write_json
+    from camkit.pipeline.evaluate import score_maps
 
     if args.pred_masks or args.gt_masks:
-        from camkit.evaluate import folder_iou
+        from camkit.pipeline.evaluate import folder_iou
 
         if not (args.pred_masks and args.gt_masks):
             raise CamkitError("--pred-masks and --gt-masks go together")
@@ -611,8 +611,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_class_maps(args: argparse.Namespace, ms: Any, ds: Any) -> int:
     """Class map sets (multi-label data): seeds and per-class peak IoU (max and PaS)."""
-    from camkit.io import write_json
-    from camkit.seeds import class_peak_iou, score_seeds
+    from camkit.core.io import write_json
+    from camkit.wsss.seeds import class_peak_iou, score_seeds
 
     seeds = score_seeds(ms, ds, bg_threshold=args.bg_threshold, step=args.step, norm=args.norm)
     peak = {ref: class_peak_iou(ms, ds, ref, step=args.step) for ref in ("max", "percentile")}
@@ -662,10 +662,11 @@ def _evaluate_class_maps(args: argparse.Namespace, ms: Any, ds: Any) -> int:
 
 
 def cmd_prototypes(args: argparse.Namespace) -> int:
+    from camkit.core.dist import resolve_device
     from camkit.data.datasets import build_split
-    from camkit.prototypes import PrototypeConfig, build_prototypes, save_prototypes
-    from camkit.train.checkpoint import load_checkpoint
-    from camkit.train.config import resolve_device
+    from camkit.methods.prototypes import PrototypeConfig, save_prototypes
+    from camkit.models.checkpoint import load_checkpoint
+    from camkit.wsss.prototypes import build_prototypes
 
     device = resolve_device(args.device)
     data, ckpt = _model_and_data(args)
@@ -706,8 +707,8 @@ def cmd_prototypes(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from camkit.explain import explain
-    from camkit.train.config import resolve_device
+    from camkit.apps.explain import explain
+    from camkit.core.dist import resolve_device
 
     device = resolve_device(args.device)
     methods, layers, kw = _method_args(args)
@@ -716,7 +717,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
         model, names, size = imagenet_model(args.model), imagenet_categories(), 224
     elif args.run or args.checkpoint:
-        from camkit.train.checkpoint import load_checkpoint
+        from camkit.models.checkpoint import load_checkpoint
 
         data, ckpt = _model_and_data(args)
         model, meta = load_checkpoint(ckpt, device=device)
@@ -736,8 +737,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from camkit.report import report
-    from camkit.train.config import resolve_device
+    from camkit.apps.report import report
+    from camkit.core.dist import resolve_device
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     kw = _special_options(args, methods)
@@ -752,7 +753,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_visualize(args: argparse.Namespace) -> int:
     import torch
 
-    from camkit.evaluate import normalized_maps, score_maps
+    from camkit.pipeline.evaluate import normalized_maps, score_maps
     from camkit.viz.overlay import write_visuals
 
     ms, ds = _maps_and_split(args)
@@ -761,7 +762,7 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     images = torch.stack([b["image"] for b in batch])
     names = ms.meta.get("class_names") or []
     if ms.per_class:  # one row per (image, class present), normalized as the seeds are
-        from camkit.seeds import class_scores, score_seeds
+        from camkit.wsss.seeds import class_scores, score_seeds
 
         s, c = torch.nonzero(ms.targets[:n].bool(), as_tuple=True)
         scores = class_scores(ms.maps[:n], tuple(images.shape[-2:]))[s, c]
@@ -788,7 +789,7 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from camkit.demo import run_demo
+    from camkit.apps.demo import run_demo
 
     m = run_demo(args.out, quick=args.quick, data_root=args.data_root, force=args.force, progress=_progress)
     print(

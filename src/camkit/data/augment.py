@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def write_augmented_copies(
 
     from PIL import Image
 
-    from camkit.io import atomic_path
+    from camkit.core.io import atomic_path
 
     if copies < 1:
         raise CamkitError(f"--copies {copies}: must be at least 1")

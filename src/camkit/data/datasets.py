@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from camkit.core.errors import CamkitError
 from camkit.data import fashion
 from camkit.data.augment import AugmentConfig, Augmented
 from camkit.data.folders import (
@@ -36,7 +37,6 @@ from camkit.data.folders import (
     scan_image_folder,
     scan_lab_layout,
 )
-from camkit.errors import CamkitError
 
 log = logging.getLogger(__name__)
 

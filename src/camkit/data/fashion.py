@@ -35,8 +35,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from camkit.errors import CamkitError
-from camkit.io import atomic_path
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 log = logging.getLogger(__name__)
 

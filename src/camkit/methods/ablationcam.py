@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods.base import CAMMethod, weighted_sum
 from camkit.methods.registry import register
 

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError, close_matches
-from camkit.ops import minmax, upsample
+from camkit.core.errors import CamkitError, close_matches
+from camkit.core.ops import logits_of, minmax, upsample
 
 Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
@@ -46,21 +46,6 @@ class CAMResult:
     target: torch.Tensor
     score: torch.Tensor
     logits: torch.Tensor
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """The logits of a model output: a tensor, a ``.logits`` attribute, or the first element."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if hasattr(output, "logits"):
-        return output.logits
-    if isinstance(output, dict) and "logits" in output:
-        return output["logits"]
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise CamkitError(
-        f"cannot find logits in the model output ({type(output).__name__}); return a (B, K) tensor"
-    )
 
 
 def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Module]]:

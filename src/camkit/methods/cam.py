@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods.base import CAMMethod, LayerSpec, find_classifier, weighted_sum
 from camkit.methods.registry import register
 

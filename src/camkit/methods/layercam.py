@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
+from camkit.core.ops import minmax, tanh_max, upsample
 from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.registry import register
-from camkit.ops import minmax, tanh_max, upsample
 
 
 @register("layercam")

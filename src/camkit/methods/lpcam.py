@@ -2,7 +2,7 @@
 Activation Maps from Non-Discriminative Features as well", CVPR 2023).
 
 With the kept foreground prototypes F'_n and background prototypes B'_n of class n
-(:mod:`camkit.prototypes`) and the feature map f(x) of the target layer:
+(:mod:`camkit.wsss.prototypes`) and the feature map f(x) of the target layer:
 
     FG_n = 1/|F'_n| Σ_i cos(f(x), F'_i),   BG_n = 1/|B'_n| Σ_j cos(f(x), B'_j)
     A_n = FG_n - BG_n            (LPCAM)       A_n = FG_n          (LPCAM-F, the FG term only)
@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods.base import CAMMethod, LayerSpec
+from camkit.methods.prototypes import Prototypes, load_prototypes
 from camkit.methods.registry import register
-from camkit.prototypes import Prototypes, load_prototypes
 
 
 def _mean_matrix(protos: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
+from camkit.core.ops import normalize
 from camkit.methods.base import LayerSpec
 from camkit.methods.cam import CAM
 from camkit.methods.registry import register
@@ -64,3 +65,36 @@ class ReCAM(CAM):
         if self.recam_weights == "w2":
             return w2
         return weight + w2 if self.recam_weights == "sum" else weight * w2
+
+
+MASK_NORMS = ("relu-max", "minmax", "sigmoid")
+
+
+def positive_pairs(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sample, class) of every positive label: y (B, K) multi-hot or (B,) class ids (-1,
+    unknown, is skipped) -> two (P,)."""
+    if y.ndim == 2:
+        s, c = torch.nonzero(y > 0.5, as_tuple=True)
+        return s, c
+    keep = torch.nonzero(y >= 0, as_tuple=True)[0]
+    return keep, y[keep].long()
+
+
+def class_masks(
+    features: torch.Tensor,
+    weight: torch.Tensor,
+    sample: torch.Tensor,
+    cls: torch.Tensor,
+    norm: str = "relu-max",
+) -> torch.Tensor:
+    """M_k: the normalized CAM of class ``cls[p]`` on image ``sample[p]``.
+    features (B, C, h, w), weight (K, C), sample/cls (P,) -> (P, h, w)."""
+    if norm not in MASK_NORMS:
+        raise CamkitError(f"--recam-norm {norm}: unknown; choose one of {', '.join(MASK_NORMS)}")
+    cams = torch.einsum("pchw,pc->phw", features[sample], weight[cls].to(features.dtype))
+    return normalize(cams, norm)
+
+
+def masked_features(features: torch.Tensor, masks: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """f_k = M_k ⊗ f for each pair: features (B, C, h, w), masks (P, h, w), sample (P,) -> (P, C, h, w)."""
+    return features[sample] * masks[:, None].to(features.dtype)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from camkit.errors import CamkitError, close_matches
+from camkit.core.errors import CamkitError, close_matches
 
 T = TypeVar("T", bound=type)
 

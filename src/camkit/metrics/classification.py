@@ -32,7 +32,7 @@ class Accuracy:
 
 def confusion(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(B, K) logits (or (B,) predictions) and (B,) labels -> (K, K) counts, rows = true class."""
-    from camkit.errors import CamkitError
+    from camkit.core.errors import CamkitError
 
     pred = logits.argmax(1) if logits.ndim == 2 else logits
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):

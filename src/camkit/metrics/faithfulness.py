@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
-from camkit.methods.base import logits_of
+from camkit.core.errors import CamkitError
+from camkit.core.ops import logits_of
 
 
 def gaussian_blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:

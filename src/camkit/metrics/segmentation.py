@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 
 def confusion_matrix(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 IOU_THRESHOLDS_V2 = (30, 50, 70)
 

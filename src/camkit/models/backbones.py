@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError, close_matches
+from camkit.core.errors import CamkitError, close_matches
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 
 class GAP(nn.Module):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.models.camnet import CAMNet, ModelConfig
 
 IMAGENET_MODELS = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")

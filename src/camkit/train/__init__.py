@@ -1,7 +1,8 @@
 """Training: the loop, cross-validation and checkpoints."""
 
-from camkit.train.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.core.dist import resolve_device
+from camkit.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from camkit.train.config import RunConfig, TrainConfig
 from camkit.train.cv import cross_validate, kfold_indices
 from camkit.train.loop import FitResult, evaluate_classifier, fit, train_run
 

@@ -6,10 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
+from camkit.core.errors import CamkitError
 from camkit.data.datasets import DataConfig
-from camkit.errors import CamkitError
 from camkit.models.camnet import ModelConfig
 
 SCHEDULES = ("constant", "cosine", "onecycle", "step")
@@ -108,15 +106,3 @@ class RunConfig:
             train=build(TrainConfig, d.get("train", {})),
             mode=d.get("mode", "cam"),
         )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise CamkitError(f"--device {name}: not a device; use auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CamkitError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return dev

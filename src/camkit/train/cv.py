@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from camkit.core.dist import resolve_device
+from camkit.core.errors import CamkitError
+from camkit.core.io import write_json
+from camkit.core.progress import Progress
 from camkit.data.datasets import build_split, class_names
-from camkit.errors import CamkitError
-from camkit.io import write_json
 from camkit.models.camnet import CAMNet
-from camkit.progress import Progress
-from camkit.train.checkpoint import load_checkpoint
-from camkit.train.config import RunConfig, resolve_device
+from camkit.models.checkpoint import load_checkpoint
+from camkit.train.config import RunConfig
 from camkit.train.loop import evaluate_classifier, fit
 
 log = logging.getLogger(__name__)

@@ -8,12 +8,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from camkit.core.dist import resolve_device
+from camkit.core.errors import CamkitError
+from camkit.core.io import write_json
+from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
-from camkit.errors import CamkitError
-from camkit.io import write_json
-from camkit.progress import NoProgress, Progress
-from camkit.train.checkpoint import load_checkpoint
-from camkit.train.config import RunConfig, resolve_device
+from camkit.models.checkpoint import load_checkpoint
+from camkit.train.config import RunConfig
 from camkit.train.loop import evaluate_classifier
 
 log = logging.getLogger(__name__)

@@ -33,14 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from camkit.core.dist import World, all_sum, barrier, broadcast_object, device_for, resolve_device, setup
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path, write_json
+from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split, class_names
-from camkit.dist import World, all_sum, barrier, broadcast_object, device_for, setup
-from camkit.errors import CamkitError
-from camkit.io import atomic_path, write_json
 from camkit.metrics.classification import Accuracy, MultiLabelMetrics
 from camkit.models.camnet import CAMNet
-from camkit.progress import NoProgress, Progress
-from camkit.train.checkpoint import (
+from camkit.models.checkpoint import (
     describe_mismatch,
     init_from_checkpoint,
     load_checkpoint,
@@ -48,7 +48,7 @@ from camkit.train.checkpoint import (
     save_checkpoint,
     save_state,
 )
-from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.train.config import RunConfig, TrainConfig
 from camkit.train.recam import recam_loss
 from camkit.train.seg import parse_transform, seg_loss
 

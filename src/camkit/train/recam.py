@@ -19,41 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
+from camkit.methods.recam import class_masks, masked_features, positive_pairs
 from camkit.models.camnet import CAMNet, CAMNetOutput
-from camkit.ops import normalize
-
-MASK_NORMS = ("relu-max", "minmax", "sigmoid")
-
-
-def positive_pairs(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sample, class) of every positive label: y (B, K) multi-hot or (B,) class ids (-1,
-    unknown, is skipped) -> two (P,)."""
-    if y.ndim == 2:
-        s, c = torch.nonzero(y > 0.5, as_tuple=True)
-        return s, c
-    keep = torch.nonzero(y >= 0, as_tuple=True)[0]
-    return keep, y[keep].long()
-
-
-def class_masks(
-    features: torch.Tensor,
-    weight: torch.Tensor,
-    sample: torch.Tensor,
-    cls: torch.Tensor,
-    norm: str = "relu-max",
-) -> torch.Tensor:
-    """M_k: the normalized CAM of class ``cls[p]`` on image ``sample[p]``.
-    features (B, C, h, w), weight (K, C), sample/cls (P,) -> (P, h, w)."""
-    if norm not in MASK_NORMS:
-        raise CamkitError(f"--recam-norm {norm}: unknown; choose one of {', '.join(MASK_NORMS)}")
-    cams = torch.einsum("pchw,pc->phw", features[sample], weight[cls].to(features.dtype))
-    return normalize(cams, norm)
-
-
-def masked_features(features: torch.Tensor, masks: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-    """f_k = M_k ⊗ f for each pair: features (B, C, h, w), masks (P, h, w), sample (P,) -> (P, C, h, w)."""
-    return features[sample] * masks[:, None].to(features.dtype)
 
 
 def recam_loss(model: CAMNet, out: CAMNetOutput, y: torch.Tensor, norm: str = "relu-max") -> torch.Tensor:

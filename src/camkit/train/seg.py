@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 from camkit.methods.cam import class_activation_map
 
 

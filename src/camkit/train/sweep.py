@@ -17,9 +17,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from camkit.errors import CamkitError, close_matches
-from camkit.io import atomic_path, write_json
-from camkit.progress import Progress
+from camkit.core.errors import CamkitError, close_matches
+from camkit.core.io import atomic_path, write_json
+from camkit.core.progress import Progress
 from camkit.train.config import RunConfig
 from camkit.train.loop import train_run
 

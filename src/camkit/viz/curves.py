@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from camkit.io import atomic_path
+from camkit.core.io import atomic_path
 
 
 @contextlib.contextmanager

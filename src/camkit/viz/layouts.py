@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from camkit.io import atomic_path
+from camkit.core.io import atomic_path
 from camkit.viz.overlay import DEFAULT_CMAP, overlay, to_uint8_image
 
 

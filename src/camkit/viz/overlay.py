@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from camkit.io import atomic_path
+from camkit.core.io import atomic_path
 
 DEFAULT_CMAP = "jet"
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import torch
 
+from camkit.apps.demo import demo_config
+from camkit.core.dist import resolve_device
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path, write_json
+from camkit.core.progress import Progress
 from camkit.data.datasets import build_split
-from camkit.demo import demo_config
-from camkit.errors import CamkitError
-from camkit.evaluate import normalized_maps, score_maps
-from camkit.io import atomic_path, write_json
-from camkit.maps import extract
 from camkit.methods.cam import class_activation_map
-from camkit.progress import Progress
-from camkit.train.checkpoint import load_checkpoint
-from camkit.train.config import resolve_device
+from camkit.models.checkpoint import load_checkpoint
+from camkit.pipeline.evaluate import normalized_maps, score_maps
+from camkit.pipeline.extract import extract
 from camkit.train.loop import train_run
 
 log = logging.getLogger(__name__)

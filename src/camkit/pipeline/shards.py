@@ -8,7 +8,7 @@ every image whose file exists, so a killed job resumes with nothing lost or dupl
 a batch with some files missing is recomputed whole (same batch, same numbers) and only
 the missing files are written. With the same batch size and thread count, the maps are
 bit-identical whatever the number of ranks. ``index.json`` (rank 0, at the end) lists the
-ids in split order; :func:`gather` reads the folder back as one :class:`~camkit.maps.MapSet`.
+ids in split order; :func:`gather` reads the folder back as one :class:`~camkit.core.mapfile.MapSet`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from camkit.dist import World, all_sum, barrier
-from camkit.errors import CamkitError
-from camkit.io import atomic_path, write_json
-from camkit.maps import MapSet, extract
-from camkit.progress import NoProgress, Progress
+from camkit.core.dist import World, all_sum, barrier
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path, write_json
+from camkit.core.mapfile import MapSet
+from camkit.core.progress import NoProgress, Progress
+from camkit.pipeline.extract import extract
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 import camkit
-from camkit.errors import CamkitError
-from camkit.io import atomic_path
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path
 from camkit.models.camnet import CAMNet, ModelConfig
 
 META_KEY = "camkit"

@@ -18,19 +18,19 @@ from typing import Any
 
 import torch
 
+from camkit.core.errors import CamkitError
+from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
-from camkit.errors import CamkitError
-from camkit.evaluate import normalized_maps, score_maps
-from camkit.maps import extract
 from camkit.methods import method_options
-from camkit.progress import NoProgress, Progress
-from camkit.seeds import class_scores, score_seeds
-from camkit.train.checkpoint import load_checkpoint
+from camkit.models.checkpoint import load_checkpoint
+from camkit.pipeline.evaluate import normalized_maps, score_maps
+from camkit.pipeline.extract import extract
 from camkit.train.config import RunConfig
 from camkit.viz import html as H
 from camkit.viz.curves import plot_iou_curve, plot_pr_curve, plot_training
 from camkit.viz.layouts import draw_boxes, labelled_grid, method_comparison
 from camkit.viz.overlay import DEFAULT_CMAP, overlay
+from camkit.wsss.seeds import class_scores, score_seeds
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
 def _boxed(image: torch.Tensor, m: torch.Tensor, gt: torch.Tensor, t: float, alpha: float, cmap: str) -> Any:
     """An overlay with the ground-truth box (green) and the box of the thresholded map's
     largest component (red)."""
-    from camkit.ops import mask_to_boxes
+    from camkit.core.ops import mask_to_boxes
 
     panel = overlay(image, m, alpha, cmap)
     if bool(gt.any()):

@@ -12,13 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from camkit.core.errors import CamkitError
+from camkit.core.io import write_json
+from camkit.core.ops import minmax
+from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import FileDataset
 from camkit.data.folders import IMAGE_EXTS, Record
-from camkit.errors import CamkitError
-from camkit.io import write_json
 from camkit.methods import get_method, method_options
-from camkit.ops import minmax
-from camkit.progress import NoProgress, Progress
 from camkit.viz import html as H
 from camkit.viz.layouts import compact_grid, labelled_grid, method_comparison, overlays, strip, top_k_title
 from camkit.viz.overlay import DEFAULT_CMAP, save_png, to_uint8_image

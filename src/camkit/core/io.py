@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from camkit.errors import CamkitError
+from camkit.core.errors import CamkitError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ For each class n, over the training images labelled n:
 1. take the feature vector at every position of the target layer, and CAM_n there
    (ReLU(w_n^T f) / max, at feature resolution);
 2. split the vectors into foreground (CAM_n > τ) and background (CAM_n <= τ);
-3. cluster each set into K groups with cosine k-means (:mod:`camkit.cluster`);
+3. cluster each set into K groups with cosine k-means (:mod:`camkit.wsss.cluster`);
 4. keep the foreground centers whose softmax score for n, ``softmax(FC(center))[n]``, exceeds
    μ_f, and the background centers whose score is below μ_b. The score is taken on the
    members' plain mean, so the classifier sees features at their trained scale.
@@ -22,68 +22,22 @@ features (C = 2048) and many classes.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.cluster import spherical_kmeans
-from camkit.errors import CamkitError
-from camkit.io import atomic_path
-from camkit.methods.base import find_classifier, logits_of, resolve_layers
-from camkit.progress import NoProgress, Progress
-from camkit.train.recam import class_masks, positive_pairs
+from camkit.core.errors import CamkitError
+from camkit.core.ops import logits_of
+from camkit.core.progress import NoProgress, Progress
+from camkit.methods.base import find_classifier, resolve_layers
+from camkit.methods.prototypes import PrototypeConfig, Prototypes
+from camkit.methods.recam import class_masks, positive_pairs
+from camkit.wsss.cluster import spherical_kmeans
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PrototypeConfig:
-    """LPCAM's hyper-parameters: τ splits FG/BG on the CAM, K clusters per set, μ_f and μ_b
-    select the centers; the rest bound the clustering."""
-
-    tau: float = 0.1
-    k: int = 12
-    mu_f: float = 0.9
-    mu_b: float = 0.5
-    max_points: int = 200_000
-    max_iter: int = 100
-    tol: float = 1e-5
-    n_init: int = 3  # k-means seedings per set; the lowest inertia is kept
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not 0.0 <= self.tau < 1.0:
-            raise CamkitError(f"--tau {self.tau}: must be in [0, 1)")
-        if self.k < 1:
-            raise CamkitError(f"--k {self.k}: must be at least 1")
-        if not (0.0 <= self.mu_f <= 1.0 and 0.0 <= self.mu_b <= 1.0):
-            raise CamkitError("--mu-f and --mu-b are softmax scores; give them in [0, 1]")
-        if self.max_points < self.k or self.max_iter < 1:
-            raise CamkitError("--max-points must be >= --k and --max-iter >= 1")
-
-
-@dataclass
-class Prototypes:
-    """Kept prototypes per class: ``fg[n]`` (F'_n, C) and ``bg[n]`` (B'_n, C), raw scale."""
-
-    fg: list[torch.Tensor]
-    bg: list[torch.Tensor]
-    layer: str
-    config: PrototypeConfig = field(default_factory=PrototypeConfig)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.fg)
 
 
 class _Reservoir:
@@ -209,46 +163,3 @@ def build_prototypes(
             }  # fmt: skip
         info.append(row)
     return Prototypes(kept_fg, kept_bg, name, cfg, {"classes": info})
-
-
-def save_prototypes(path: str | os.PathLike[str], protos: Prototypes) -> None:
-    """One safetensors file (``fg.N``/``bg.N`` tensors) with the layer, config and build log."""
-    tensors = {f"fg.{c}": t.contiguous() for c, t in enumerate(protos.fg)}
-    tensors.update({f"bg.{c}": t.contiguous() for c, t in enumerate(protos.bg)})
-    meta = {
-        "format": "camkit-prototypes-1",
-        "layer": protos.layer,
-        "config": json.dumps(asdict(protos.config)),
-        "meta": json.dumps(protos.meta),
-        "num_classes": str(protos.num_classes),
-    }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def load_prototypes(path: str | os.PathLike[str]) -> Prototypes:
-    path = Path(path)
-    if not path.is_file():
-        raise CamkitError(f"--prototypes {path}: file not found; build it with camkit prototypes")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CamkitError(
-            f"--prototypes {path}: not a prototype file ({e}); build it with camkit prototypes"
-        ) from None
-    if meta.get("format") != "camkit-prototypes-1":
-        raise CamkitError(
-            f"--prototypes {path}: not a camkit prototype file; build it with camkit prototypes"
-        )
-    n = int(meta["num_classes"])
-    return Prototypes(
-        fg=[tensors[f"fg.{c}"] for c in range(n)],
-        bg=[tensors[f"bg.{c}"] for c in range(n)],
-        layer=meta["layer"],
-        config=PrototypeConfig(**json.loads(meta["config"])),
-        meta=json.loads(meta["meta"]),
-    )

@@ -19,16 +19,18 @@ from typing import Any
 
 import torch
 
+from camkit.core.dist import resolve_device
+from camkit.core.errors import CamkitError
+from camkit.core.io import write_json
+from camkit.core.mapfile import save_maps
+from camkit.core.progress import Progress
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
-from camkit.errors import CamkitError
-from camkit.evaluate import baseline_scores, mean_box_size, normalized_maps, score_maps
-from camkit.io import write_json
-from camkit.maps import extract, save_maps
 from camkit.models.camnet import ModelConfig
-from camkit.progress import Progress
-from camkit.train.checkpoint import load_checkpoint
-from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.models.checkpoint import load_checkpoint
+from camkit.pipeline.evaluate import baseline_scores, mean_box_size, normalized_maps, score_maps
+from camkit.pipeline.extract import extract
+from camkit.train.config import RunConfig, TrainConfig
 from camkit.train.loop import train_run
 from camkit.viz.overlay import write_visuals
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from camkit.core.errors import CamkitError
+
 log = logging.getLogger(__name__)
 
 
@@ -81,3 +83,15 @@ def broadcast_object(world: World, obj: object) -> object:
 def cleanup(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise CamkitError(f"--device {name}: not a device; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CamkitError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return dev

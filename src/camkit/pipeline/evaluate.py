@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.errors import CamkitError
-from camkit.maps import MapSet
+from camkit.core.errors import CamkitError
+from camkit.core.mapfile import MapSet
+from camkit.core.ops import minmax, upsample
 from camkit.metrics.iou import default_thresholds, iou, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
-from camkit.ops import minmax, upsample
 
 
 def _mask_batches(ds: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -30,19 +30,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from camkit.apps.studies.equivariance import read_config
+from camkit.core.dist import resolve_device
+from camkit.core.errors import CamkitError
+from camkit.core.io import atomic_path, write_json
+from camkit.core.progress import Progress
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
-from camkit.errors import CamkitError
-from camkit.io import atomic_path, write_json
-from camkit.maps import extract
+from camkit.methods.prototypes import PrototypeConfig, load_prototypes, save_prototypes
 from camkit.models.camnet import ModelConfig
-from camkit.progress import Progress
-from camkit.prototypes import PrototypeConfig, build_prototypes, load_prototypes, save_prototypes
-from camkit.seeds import class_peak_iou, score_seeds
-from camkit.study import read_config
-from camkit.train.checkpoint import load_checkpoint
-from camkit.train.config import RunConfig, TrainConfig, resolve_device
+from camkit.models.checkpoint import load_checkpoint
+from camkit.pipeline.extract import extract
+from camkit.train.config import RunConfig, TrainConfig
 from camkit.train.loop import train_run
+from camkit.wsss.prototypes import build_prototypes
+from camkit.wsss.seeds import class_peak_iou, score_seeds
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +223,9 @@ OVERLAY_COLUMNS = (("CAM", "gap", "cam", {}), ("NWC (TAP model)", "tap", "nwc-ca
 def overlays(out: Path, s: dict[str, Any], tau: float | None, n: int = 6) -> None:
     """``overlays.png``: the first test (image, class) pairs of the first seed, one column per
     map (normalized as the seeds are), with the class mask as the last column."""
-    from camkit.seeds import class_scores
     from camkit.viz.layouts import labelled_grid
     from camkit.viz.overlay import mask_image, overlay
+    from camkit.wsss.seeds import class_scores
 
     seed = s["seeds"][0]
     cfg = _run_config(out, s, seed, "gap")

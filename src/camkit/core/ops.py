@@ -5,8 +5,12 @@ All functions keep the input's device and dtype and are differentiable unless no
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from camkit.core.errors import CamkitError
 
 
 def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -65,7 +69,7 @@ NORMALIZATIONS = {"minmax": minmax, "sigmoid": sigmoid, "relu-max": relu_max, "t
 
 def normalize(maps: torch.Tensor, method: str = "minmax") -> torch.Tensor:
     """Apply a normalization by name: minmax, sigmoid, relu-max or tanh-max."""
-    from camkit.errors import CamkitError
+    from camkit.core.errors import CamkitError
 
     try:
         return NORMALIZATIONS[method](maps)
@@ -85,7 +89,7 @@ def threshold_relative(
     """Foreground where ``map >= theta · ref``, ref = the map's max (CAM's usual rule, Bae et
     al. Eq. 3) or its q-th percentile (PaS, Bae et al. Eq. 6; default q = 98).
     (B, h, w) -> (B, h, w) bool."""
-    from camkit.errors import CamkitError
+    from camkit.core.errors import CamkitError
 
     if reference == "max":
         ref = maps.flatten(1).amax(1)
@@ -107,7 +111,7 @@ def mask_to_boxes(mask: torch.Tensor, mode: str = "largest") -> torch.Tensor:
     import numpy as np
     from scipy import ndimage
 
-    from camkit.errors import CamkitError
+    from camkit.core.errors import CamkitError
 
     if mode not in ("largest", "all"):
         raise CamkitError(f"--boxes {mode}: use largest or all")
@@ -123,3 +127,18 @@ def mask_to_boxes(mask: torch.Tensor, mode: str = "largest") -> torch.Tensor:
         [slices[k][1].start, slices[k][0].start, slices[k][1].stop - 1, slices[k][0].stop - 1] for k in order
     ]
     return torch.tensor(boxes, dtype=torch.int64, device=mask.device)
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The logits of a model output: a tensor, a ``.logits`` attribute, or the first element."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, dict) and "logits" in output:
+        return output["logits"]
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise CamkitError(
+        f"cannot find logits in the model output ({type(output).__name__}); return a (B, K) tensor"
+    )

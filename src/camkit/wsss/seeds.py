@@ -25,11 +25,11 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.errors import CamkitError
-from camkit.maps import MapSet
+from camkit.core.errors import CamkitError
+from camkit.core.mapfile import MapSet
+from camkit.core.ops import normalize, percentile, upsample
 from camkit.metrics.iou import default_thresholds, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
-from camkit.ops import normalize, percentile, upsample
 
 
 def _masks(ds: Dataset, batch_size: int) -> Iterator[torch.Tensor]:

@@ -1,0 +1,1 @@
+"""camkit.apps/studies"""
