@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from camkit import __version__
+from camkit.cli.errors import cli_message
 from camkit.core.errors import CamkitError
 
 log = logging.getLogger("camkit")
@@ -1014,15 +1015,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def one_line(msg: str) -> str:
-    """A CamkitError raised in a DataLoader worker comes back with the worker's traceback in its
-    message; keep the user's one line."""
-    if "\n" not in msg:
-        return msg
-    last = msg.strip().splitlines()[-1]
-    return last.split("CamkitError: ", 1)[-1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1043,7 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CamkitError as e:
-        print(f"camkit: error: {one_line(str(e))}", file=sys.stderr)
+        print(f"camkit: error: {cli_message(e)}", file=sys.stderr)
         return e.exit_code
     except (KeyboardInterrupt, _Terminated) as e:
         # every file is written to a temporary name and renamed, so nothing is half-written
