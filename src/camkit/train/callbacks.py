@@ -91,10 +91,8 @@ class Checkpoints(Callback):
 
     def on_epoch_end(self, fit: FitContext, ep: EpochEnd) -> None:
         if ep.improved:
-            save_checkpoint(
-                self.run_dir / "best.safetensors", fit.model, fit.names, epoch=ep.epoch, val=ep.val,
-                **fit.extra_meta,
-            )  # fmt: skip
+            best = self.run_dir / "best.safetensors"
+            save_checkpoint(best, fit.model, fit.names, epoch=ep.epoch, val=ep.val, **fit.extra_meta)
         if self.every_epoch:
             path = self.run_dir / "epochs" / f"epoch{ep.epoch:03d}.safetensors"
             save_checkpoint(path, fit.model, fit.names, epoch=ep.epoch, val=ep.val)

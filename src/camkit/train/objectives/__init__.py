@@ -51,7 +51,8 @@ class Objective:
         """Adjust the model settings this mode needs before the model is built (default: none)."""
 
     def __call__(self, net: torch.nn.Module, batch: Batch) -> Step:
-        raise NotImplementedError
+        """``(loss, logits, logs)`` of one batch: a scalar, (B, K) and floats to record."""
+        raise NotImplementedError(f"{type(self).__name__} must define __call__")
 
 
 ObjT = TypeVar("ObjT", bound=type[Objective])
