@@ -101,5 +101,5 @@ def test_gradients_reach_both_branches() -> None:
 
 def test_bad_transform_specs() -> None:
     for bad in ("scale:0", "rot:x", "shift:1.5,0", "zoom"):
-        with pytest.raises(CamkitError, match="--transform"):
+        with pytest.raises(CamkitError, match="^seg_transforms="):
             parse_transform(bad)

@@ -11,6 +11,7 @@ from camkit.data import DataConfig
 from camkit.models import CAMNet, ModelConfig
 from camkit.models.checkpoint import load_checkpoint, save_checkpoint
 from camkit.train import RunConfig, TrainConfig, cross_validate, kfold_indices, train_run
+from camkit.train import callbacks as callbacks_mod
 from camkit.train import loop as loop_mod
 
 
@@ -29,14 +30,14 @@ def test_selection_never_reads_the_test_split(
 ) -> None:
     """The test split is built only after the best checkpoint is final."""
     events: list[str] = []
-    real_build, real_save = loop_mod.build_split, loop_mod.save_checkpoint
+    real_build, real_save = loop_mod.build_split, callbacks_mod.save_checkpoint
     monkeypatch.setattr(
         loop_mod,
         "build_split",
         lambda cfg, split: (events.append(f"build:{split}"), real_build(cfg, split))[1],
     )
     monkeypatch.setattr(
-        loop_mod, "save_checkpoint", lambda *a, **k: (events.append("save-best"), real_save(*a, **k))[1]
+        callbacks_mod, "save_checkpoint", lambda *a, **k: (events.append("save-best"), real_save(*a, **k))[1]
     )
     s = train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=3))
     assert events.count("build:test") == 1
@@ -74,24 +75,24 @@ def test_resume_matches_an_uninterrupted_run(fake_fmnist: Path, tmp_path: Path) 
 
 def stop_after_first_epoch(cfg: RunConfig) -> None:
     """Run ``cfg`` but raise (like a kill) right after epoch 1's resume state is saved."""
-    real = loop_mod.save_state
+    real = callbacks_mod.save_state
 
     def save_then_die(path, state):
         real(path, state)
         raise KeyboardInterrupt
 
-    loop_mod.save_state = save_then_die
+    callbacks_mod.save_state = save_then_die
     try:
         with pytest.raises(KeyboardInterrupt):
             train_run(cfg)
     finally:
-        loop_mod.save_state = real
+        callbacks_mod.save_state = real
 
 
 def test_existing_run_is_never_overwritten(fake_fmnist: Path, tmp_path: Path) -> None:
     train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
     before = (tmp_path / "t/best.safetensors").read_bytes()
-    with pytest.raises(CamkitError, match="--exp-id t: .* already holds a run; pass --resume"):
+    with pytest.raises(CamkitError, match="exp_id=t: .* already holds a run; resume it"):
         train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
     assert (tmp_path / "t/best.safetensors").read_bytes() == before
 
@@ -120,7 +121,7 @@ def test_kfold_partitions_the_training_split() -> None:
     assert set().union(*vals) == set(range(23))
     for tr, va in folds:
         assert not set(tr.tolist()) & set(va.tolist()) and len(tr) + len(va) == 23
-    with pytest.raises(CamkitError, match="--folds 1"):
+    with pytest.raises(CamkitError, match="^folds=1: need at least 2 folds"):
         kfold_indices(10, 1, 0)
 
 
@@ -142,7 +143,7 @@ def test_resume_with_another_architecture_says_what_differs(fake_fmnist: Path, t
     other = tiny_cfg(fake_fmnist, tmp_path, epochs=2, resume=True)
     other.model = ModelConfig(backbone="resnet18", layer="layer2")
     with pytest.raises(
-        CamkitError, match=r"--resume: .* holds another model: layer is 'layer2', expected 'layer1'"
+        CamkitError, match=r"^resume: .* holds another model: layer is 'layer2', expected 'layer1'"
     ):
         train_run(other)
     # without the run's config.json, the resume state itself is checked
@@ -242,7 +243,7 @@ def test_sweep_resumes_without_rerunning_finished_points(
     again = sweep_mod.run_sweep(base, grid)
     assert calls == ["lr=0.003,label_smoothing=0.1"]  # only the unfinished point ran (resumed)
     assert [p["val_top1"] for p in again["points"]] == [p["val_top1"] for p in first["points"]]
-    with pytest.raises(CamkitError, match="--grid lrate: not a config field; close matches: layer, lr"):
+    with pytest.raises(CamkitError, match="^grid=lrate: not a config field; close matches: layer, lr"):
         sweep_mod.parse_grid(["lrate=1"], base)
 
 
@@ -275,7 +276,7 @@ def test_evaluate_epochs_matches_the_training_log(fake_fmnist: Path, tmp_path: P
     for r, h in zip(res["epochs"], log, strict=True):
         assert r["top1"] == pytest.approx(h["val_accuracy"]) and r["top5"] == pytest.approx(h["val_top5"])
         assert r["loss"] == pytest.approx(h["val_loss"], rel=1e-5)
-    with pytest.raises(CamkitError, match="no saved epochs; train with --save-every-epoch"):
+    with pytest.raises(CamkitError, match="no saved epochs; train it with save_every_epoch"):
         train_run(tiny_cfg(fake_fmnist, tmp_path / "b", epochs=1))
         evaluate_epochs(tmp_path / "b" / "t")
 
@@ -286,7 +287,7 @@ def test_tensorboard_log_or_a_clear_message(fake_fmnist: Path, tmp_path: Path) -
     cfg = tiny_cfg(fake_fmnist, tmp_path, epochs=1, tensorboard=True)
     if importlib.util.find_spec("tensorboard") is None:
         with pytest.raises(
-            CamkitError, match="--tensorboard needs the tensorboard package: pip install tensorboard"
+            CamkitError, match="^tensorboard: needs the tensorboard package: pip install tensorboard"
         ):
             train_run(cfg)
     else:

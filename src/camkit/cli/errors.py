@@ -13,6 +13,7 @@ FLAG_OVERRIDES: dict[str, str] = {
     "seg_transforms": "--transform",
     "train.seg_transforms": "--transform",
     "checkpoint_init": "--init",
+    "run_dir": "--run",
 }
 
 

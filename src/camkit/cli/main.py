@@ -116,6 +116,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     from camkit.train.config import SCHEDULES
+    from camkit.train.objectives import objective_names
 
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int)
@@ -144,7 +145,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--mode",
-        choices=("cam", "seg", "recam"),
+        choices=objective_names(),
         help="cam (cross-entropy, BCE for multi-label; default), seg (two-branch equivariance loss) "
         "or recam (BCE + ReCAM's softmax CE on FC2)",
     )

@@ -5,6 +5,7 @@ from camkit.models.checkpoint import load_checkpoint, read_metadata, save_checkp
 from camkit.train.config import RunConfig, TrainConfig
 from camkit.train.cv import cross_validate, kfold_indices
 from camkit.train.loop import FitResult, evaluate_classifier, fit, train_run
+from camkit.train.objectives import objective_names
 
 __all__ = [
     "FitResult",
@@ -15,6 +16,7 @@ __all__ = [
     "fit",
     "kfold_indices",
     "load_checkpoint",
+    "objective_names",
     "read_metadata",
     "resolve_device",
     "save_checkpoint",

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Subset
 
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import Progress
 from camkit.data.datasets import build_split, class_names
@@ -27,6 +27,7 @@ from camkit.models.camnet import CAMNet
 from camkit.models.checkpoint import load_checkpoint
 from camkit.train.config import RunConfig
 from camkit.train.loop import evaluate_classifier, fit
+from camkit.train.objectives import get_objective
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +35,30 @@ log = logging.getLogger(__name__)
 def kfold_indices(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train_idx, val_idx) for each of ``k`` folds over ``n`` samples; folds differ in size by <= 1."""
     if k < 2:
-        raise CamkitError(f"--folds {k}: need at least 2 folds")
+        raise OptionError("folds", "need at least 2 folds", k)
     if n < k:
-        raise CamkitError(f"--folds {k}: only {n} training samples")
+        raise OptionError("folds", f"only {n} training samples", k)
     perm = np.random.default_rng(seed).permutation(n)
     parts = np.array_split(perm, k)
     return [(np.sort(np.concatenate(parts[:i] + parts[i + 1 :])), np.sort(parts[i])) for i in range(k)]
 
 
 def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = None) -> dict[str, Any]:
+    """``folds``-fold cross-validation on the training split (one :func:`fit` per fold, in
+    ``OUT/EXP_ID/foldN/``), then the best fold's checkpoint tested once; writes ``cv.json``."""
+    objective = get_objective(cfg.mode)  # an unknown mode fails before any folder is made
     run_dir = Path(cfg.train.out) / cfg.train.exp_id
     if cfg.train.resume:
         if not run_dir.is_dir():
-            raise CamkitError(f"--resume: {run_dir} not found; start the cross-validation without --resume")
+            raise OptionError("resume", f"{run_dir} not found; start the cross-validation without resuming")
     elif run_dir.exists() and any(run_dir.iterdir()):
-        raise CamkitError(
-            f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id"
+        raise OptionError(
+            "exp_id", f"{run_dir} already holds a run; resume it or choose another exp_id", cfg.train.exp_id
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     names = class_names(cfg.data)
     cfg.model.num_classes = len(names)
+    objective.configure(cfg.model)
     write_json(run_dir / "config.json", {**cfg.to_dict(), "folds": folds})
     full = build_split(cfg.data, "train")
     results = []

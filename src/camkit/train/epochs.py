@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
@@ -25,10 +25,10 @@ def evaluate_epochs(
 ) -> dict[str, Any]:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
-        raise CamkitError(f"--run {run_dir}: no config.json; pass a run folder made by camkit train")
+        raise OptionError("run_dir", "no config.json; pass a run folder made by camkit train", run_dir)
     files = sorted((run_dir / "epochs").glob("epoch*.safetensors"))
     if not files:
-        raise CamkitError(f"--run {run_dir}: no saved epochs; train with --save-every-epoch")
+        raise OptionError("run_dir", "no saved epochs; train it with save_every_epoch", run_dir)
     cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     ds = build_split(cfg.data, split, augment=False)
     dev = resolve_device(device)

@@ -1,9 +1,12 @@
 """The training loop: Adam, best checkpoint chosen on validation only.
 
-The loss is cross-entropy for single-label data and BCE (with logits, averaged over the
-classes) for multi-label data; ``mode="seg"`` adds the SEG equivariance term and
-``mode="recam"`` ReCAM's L_sce on FC2 (:mod:`camkit.train.recam`). Multi-label runs select
-on validation mAP, single-label runs on accuracy (ties: lower validation loss).
+One loop for every training mode: :func:`fit` is :func:`build_optimizer`,
+:func:`~camkit.train.state.restore_state`, then per epoch :func:`train_one_epoch`,
+:func:`evaluate_epoch` and the end-of-epoch callbacks (:mod:`camkit.train.callbacks`). The
+loss of a batch comes from the ``mode``'s objective (:mod:`camkit.train.objectives`: ``cam``
+is cross-entropy, or BCE for multi-label data; ``seg`` the SEG equivariance loss; ``recam``
+BCE + ReCAM's L_sce on FC2). Multi-label runs select on validation mAP, single-label runs
+on accuracy (ties: lower validation loss).
 
 A run folder ``OUT/EXP_ID/`` holds:
 
@@ -21,7 +24,6 @@ The test split is never built before the best checkpoint is fixed.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,51 +32,39 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from camkit.core.dist import World, all_sum, barrier, broadcast_object, device_for, resolve_device, setup
-from camkit.core.errors import CamkitError
-from camkit.core.io import atomic_path, write_json
+from camkit.core.errors import CamkitError, OptionError
+from camkit.core.io import write_json
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split, class_names
-from camkit.metrics.classification import Accuracy, MultiLabelMetrics
 from camkit.models.camnet import CAMNet
-from camkit.models.checkpoint import (
-    describe_mismatch,
-    init_from_checkpoint,
-    load_checkpoint,
-    load_state,
-    save_checkpoint,
-    save_state,
-)
+from camkit.models.checkpoint import init_from_checkpoint, load_checkpoint
+from camkit.train.callbacks import Callback, EarlyStopping, default_callbacks
 from camkit.train.config import RunConfig, TrainConfig
-from camkit.train.recam import recam_loss
-from camkit.train.seg import parse_transform, seg_loss
+from camkit.train.evaluate import better, check_labels, classification_loss, correct, evaluate_classifier
+from camkit.train.loaders import GlobalBatchSampler, make_loader
+from camkit.train.objectives import build_objective, get_objective
+from camkit.train.optim import amp_dtype, build_optimizer, make_scheduler
+from camkit.train.rundir import open_run_dir
+from camkit.train.state import EpochEnd, FitContext, restore_state
 
 log = logging.getLogger(__name__)
 
-
-class EarlyStopping:
-    """Stopping rules, checked after each epoch.
-
-    * ``patience``: stop after that many epochs without a better validation accuracy.
-    * ``overfit_ratio`` k (the Flower-17 study's guard, k = 2): stop once the validation loss
-      exceeds k times the training loss; that epoch and later ones are never selected.
-    """
-
-    def __init__(self, patience: int | None = None, overfit_ratio: float | None = None) -> None:
-        self.patience = patience
-        self.overfit_ratio = overfit_ratio
-        self.stale = 0
-
-    def overfit(self, train_loss: float, val_loss: float) -> bool:
-        return self.overfit_ratio is not None and val_loss > self.overfit_ratio * train_loss
-
-    def step(self, improved: bool) -> bool:
-        """Record whether this epoch improved; True when patience has run out."""
-        self.stale = 0 if improved else self.stale + 1
-        return self.patience is not None and self.stale >= self.patience
+__all__ = [
+    "EarlyStopping",
+    "FitResult",
+    "GlobalBatchSampler",
+    "build_optimizer",
+    "classification_loss",
+    "evaluate_classifier",
+    "fit",
+    "make_loader",
+    "make_scheduler",
+    "train_one_epoch",
+    "train_run",
+]
 
 
 @dataclass
@@ -85,156 +75,129 @@ class FitResult:
     stopped: dict[str, Any] | None = None  # {"epoch": e, "reason": "patience" | "overfit"}
 
 
-def make_loader(
-    ds: Dataset, cfg: TrainConfig, shuffle: bool, epoch: int = 0, world: World | None = None
-) -> DataLoader:
-    """The loader of one epoch: a seeded shuffle (the same for a seed and epoch), and under
-    torchrun each rank's share of it (:class:`GlobalBatchSampler`, per-rank batch ``cfg.batch_size``)."""
-    world = world or World()
-    pin = cfg.pin_memory if cfg.pin_memory is not None else torch.cuda.is_available()
-    if shuffle:  # one code path for 1 and N processes, so they see the same global batches
-        order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        sampler = GlobalBatchSampler(len(ds), cfg.batch_size, world, order)
-        base = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch + 50_000)  # workers' seeds only
-        return DataLoader(
-            ds,
-            batch_size=cfg.batch_size,
-            sampler=sampler,
-            generator=base,
-            num_workers=cfg.workers,
-            pin_memory=pin,
+def _place(model: CAMNet, cfg: TrainConfig, device: torch.device, world: World) -> torch.nn.Module:
+    """Move ``model`` to ``device`` (NHWC with ``cfg.channels_last``); under torchrun, wrap it
+    in DDP (gradients averaged over the ranks: the effective batch is world x batch)."""
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _step(fit: FitContext, loss: torch.Tensor, epoch: int) -> float:
+    """One optimizer step on ``loss``; its value, refused if not finite."""
+    lv = loss.item()
+    if not math.isfinite(lv):
+        raise OptionError(
+            "lr", f"the loss became {lv} at epoch {epoch}; lower it or check the inputs for NaN", fit.cfg.lr
         )
-    return DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, pin_memory=pin)
+    fit.opt.zero_grad(set_to_none=True)
+    fit.scaler.scale(loss).backward()
+    fit.scaler.step(fit.opt)
+    fit.scaler.update()
+    if fit.sched is not None:
+        fit.sched.step()
+    return lv
 
 
-class GlobalBatchSampler(torch.utils.data.Sampler[int]):
-    """Rank r's share of each *global* batch of ``world.size x batch_size`` images, drawn from
-    the same seeded permutation a single process uses: global batch k is perm[k·W·B : (k+1)·W·B]
-    and rank r takes its r-th slice of B. DDP averages the ranks' mean gradients, so a step
-    sees exactly the images (and gradient) of one single-process step of batch W·B. The last
-    global batch is padded by wrapping around, so every rank runs the same number of steps."""
-
-    def __init__(self, n: int, batch_size: int, world: World, generator: torch.Generator) -> None:
-        self.n, self.b, self.world, self.gen = n, batch_size, world, generator
-
-    def _order(self) -> list[int]:
-        perm = torch.randperm(self.n, generator=self.gen).tolist()
-        step = self.b * self.world.size
-        if self.world.distributed:
-            perm += perm[: (-len(perm)) % step]
-        out: list[int] = []
-        for k in range(0, len(perm), step):
-            out += perm[k + self.world.rank * self.b : k + (self.world.rank + 1) * self.b]
-        return out
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._order())
-
-    def __len__(self) -> int:
-        if not self.world.distributed:
-            return self.n
-        return -(-self.n // (self.b * self.world.size)) * self.b
-
-
-def _tensorboard(run_dir: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise CamkitError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(str(run_dir / "tensorboard"))
-
-
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
-    """The per-batch learning-rate schedule named by ``cfg.schedule`` (None for constant)."""
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    if cfg.schedule == "step":
-        per_epoch = max(1, steps // max(cfg.epochs, 1))
-        return torch.optim.lr_scheduler.StepLR(
-            opt, step_size=cfg.step_epochs * per_epoch, gamma=cfg.step_gamma
-        )
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=0.25
-        )
-    return None
-
-
-MODES = ("cam", "seg", "recam")
-
-
-def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
-    if labels.ndim == 2:
-        if labels.shape[1] != num_classes:
-            raise CamkitError(
-                f"multi-hot labels have {labels.shape[1]} classes but the model has {num_classes}; fix --num-classes"
-            )
-        return
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        bad = int(labels.max()) if int(labels.max()) >= num_classes else int(labels.min())
-        raise CamkitError(
-            f"label {bad} is out of range for --num-classes {num_classes}; fix the labels or the class count"
-        )
-
-
-def classification_loss(
-    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
-) -> torch.Tensor:
-    """Cross-entropy for (B,) class ids; BCE with logits, averaged over the K classes, for
-    (B, K) multi-hot targets (ReCAM's L_bce)."""
-    if y.ndim == 2:
-        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none").mean(1)
-        return loss.mean() if reduction == "mean" else loss.sum()
-    return F.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction=reduction)
-
-
-def _correct(logits: torch.Tensor, y: torch.Tensor) -> int:
-    """Top-1 hits, or exact matches (every class right at logit > 0) for multi-hot targets."""
-    if y.ndim == 2:
-        return int(((logits > 0) == (y > 0.5)).all(1).sum())
-    return int((logits.argmax(1) == y).sum())
-
-
-@torch.no_grad()
-def evaluate_classifier(
-    model: CAMNet, ds: Dataset, cfg: TrainConfig, device: torch.device, ks: tuple[int, ...] = (1,)
-) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` on ``ds`` (eval mode, restored after).
-
-    Single-label: cross-entropy and top-k accuracy. Multi-label: BCE, ``accuracy`` (exact
-    match), micro ``f1`` and ``map`` (mean average precision)."""
-    was = model.training
-    model.eval()
-    acc, multi = Accuracy(ks), MultiLabelMetrics()
-    total, n, is_multi = 0.0, 0, False
-    for batch in make_loader(ds, cfg, shuffle=False):
-        x, y = batch["image"].to(device), batch["label"].to(device)
-        _check_labels(y, model.config.num_classes)
-        logits = model(x).logits
-        total += float(classification_loss(logits, y, reduction="sum"))
+def train_one_epoch(fit: FitContext, train_ds: Dataset, epoch: int) -> dict[str, float]:
+    """One pass over this rank's share of ``train_ds``; the epoch's ``train_loss``,
+    ``train_accuracy``, ``train_<log>`` means of the objective's logs and ``images_per_s``,
+    summed over every rank."""
+    cfg, device, progress = fit.cfg, fit.device, fit.progress
+    fit.model.train()
+    loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch, world=fit.world)
+    seen, t0 = 0, time.perf_counter()
+    progress.start(len(loader), f"epoch {epoch}/{cfg.epochs}")
+    tot, n, hits, logs = 0.0, 0, 0, {}
+    autocast = fit.amp_dtype is not None and fit.objective.autocast
+    for batch in loader:
+        x = batch["image"].to(device, non_blocking=True)
+        y = batch["label"].to(device, non_blocking=True)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        check_labels(y, fit.model.config.num_classes)
+        with torch.autocast(device.type, dtype=fit.amp_dtype, enabled=autocast):
+            loss, logits, parts = fit.objective(fit.net, {"image": x, "label": y})
+        lv = _step(fit, loss, epoch)
+        tot += lv * y.shape[0]
         n += y.shape[0]
-        if y.ndim == 2:
-            is_multi = True
-            multi.update(logits, y)
-        else:
-            acc.update(logits, y)
-    model.train(was)
-    out = {"loss": total / max(n, 1)}
-    if is_multi:
-        m = multi.compute()
-        out.update({"accuracy": m["exact_match"], "f1": m["f1"], "map": m["map"]})
-    else:
-        out.update({("accuracy" if k == "top1" else k): v for k, v in acc.compute().items()})
-    return out
+        hits += correct(logits.detach(), y)
+        seen += x.shape[0]
+        for k, v in parts.items():
+            logs[k] = logs.get(k, 0.0) + v * y.shape[0]
+        progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{hits / n:.3f}")
+    progress.close()
+    tot, n, hits, seen, *sums = all_sum(fit.world, [tot, n, hits, seen, *logs.values()])  # every rank
+    speed = seen / max(time.perf_counter() - t0, 1e-9)
+    out = {"train_loss": tot / n, "train_accuracy": hits / n}
+    out.update({f"train_{k}": s / n for k, s in zip(logs, sums, strict=True)})
+    return {**out, "images_per_s": speed}
 
 
-def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
-    if best is None:
-        return True
-    key = "map" if "map" in new else "accuracy"
-    if new[key] != best[key]:
-        return new[key] > best[key]
-    return new["loss"] < best["loss"]
+def evaluate_epoch(fit: FitContext, val_ds: Dataset, epoch: int, train: dict[str, float]) -> EpochEnd:
+    """Validate after ``epoch`` (rank 0; every rank takes its numbers, so all make the same
+    decisions), append the metrics row to the history and select: an epoch improves when it
+    is not overfit and beats the best validation so far."""
+    val = broadcast_object(
+        fit.world,
+        evaluate_classifier(fit.model, val_ds, fit.cfg, fit.device, ks=(1, 3, 5)) if fit.world.main else None,
+    )  # type: ignore[assignment]
+    rec: dict[str, Any] = {
+        "epoch": epoch,
+        "train_loss": train["train_loss"],
+        "train_accuracy": train["train_accuracy"],
+    }
+    rec.update({"val_loss": val["loss"], "val_accuracy": val["accuracy"]})
+    rec.update({f"val_{k}": val[k] for k in ("top3", "top5", "f1", "map") if k in val})
+    rec.update({k: v for k, v in train.items() if k not in rec})  # the objective's logs, then images_per_s
+    st = fit.state
+    st.history.append(rec)
+    overfit = fit.stopper.overfit(rec["train_loss"], val["loss"])
+    improved = not overfit and better(val, st.best)
+    if improved:
+        st.best, st.best_epoch = val, epoch
+    return EpochEnd(epoch, rec, val, improved, overfit)
+
+
+def _context(
+    model: CAMNet,
+    n_train: int,
+    cfg: TrainConfig,
+    names: list[str],
+    mode: str,
+    world: World,
+    progress: Progress | None,
+    extra_meta: dict[str, Any] | None,
+) -> FitContext:
+    """Everything one :func:`fit` works with: the objective of ``mode`` (checked against the
+    model), the model on its device, the optimizer, schedule and loss scaler."""
+    objective = build_objective(mode, cfg, model, world)
+    device = resolve_device(device_for(world, cfg.device))
+    net = _place(model, cfg, device, world)
+    amp = amp_dtype(cfg.amp, device)
+    opt = build_optimizer(model, cfg)
+    steps = cfg.epochs * math.ceil(n_train / (cfg.batch_size * world.size))
+    return FitContext(
+        model=model,
+        net=net,
+        objective=objective,
+        cfg=cfg,
+        device=device,
+        world=world,
+        progress=(progress or NoProgress()) if world.main else NoProgress(),
+        opt=opt,
+        sched=make_scheduler(opt, cfg, steps),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16),
+        amp_dtype=amp,
+        stopper=EarlyStopping(cfg.patience, cfg.overfit_ratio),
+        names=names,
+        extra_meta=dict(extra_meta or {}),
+    )
 
 
 def fit(
@@ -248,229 +211,39 @@ def fit(
     extra_meta: dict[str, Any] | None = None,
     mode: str = "cam",
     world: World | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``train_ds``; keep the checkpoint with the best ``val_ds`` accuracy.
-
-    ``mode="cam"``: cross-entropy (BCE for multi-hot labels). ``mode="seg"``: the two-branch
-    equivariance loss of :mod:`camkit.train.seg` with ``cfg.seg_transforms`` and weight
-    ``cfg.seg_weight``. ``mode="recam"``: L_bce + ``cfg.recam_weight`` · L_sce on FC2, masks
-    normalized by ``cfg.recam_norm`` (:mod:`camkit.train.recam`).
-    """
+    """Train ``model`` on ``train_ds`` with the objective registered as ``mode``
+    (:func:`camkit.train.objectives.objective_names`); keep the checkpoint with the best
+    ``val_ds`` accuracy (mAP for multi-label data). ``callbacks`` run after the standard
+    ones (:func:`camkit.train.callbacks.default_callbacks`) at the end of every epoch."""
     cfg.validate()
-    if mode not in MODES:
-        raise CamkitError(f"--mode {mode}: use one of {', '.join(MODES)}")
-    if mode == "recam" and getattr(model, "classifier2", None) is None:
-        raise CamkitError("--mode recam: the model has no FC2; build it with ModelConfig(fc2=True)")
-    transforms = [parse_transform(t) for t in cfg.seg_transforms] if mode == "seg" else []
-    if mode == "seg" and not transforms:
-        raise CamkitError("--mode seg needs at least one --transform (e.g. scale:0.5)")
-    world = world or World()
-    progress = (progress or NoProgress()) if world.main else NoProgress()
-    device = resolve_device(device_for(world, cfg.device))
-    if world.distributed and mode == "seg":
-        raise CamkitError("--mode seg runs in one process for now; start it without torchrun")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise CamkitError("the train or val split is empty; give the dataset more images")
-    model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    net: torch.nn.Module = model
-    if world.distributed:  # gradients are averaged over the ranks; the effective batch is world x batch
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp_dtype = _amp_dtype(cfg.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    backbone = getattr(model, "backbone", None)
-    ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
-    groups = [
-        {
-            "params": [p for p in model.parameters() if p.requires_grad and id(p) in ids],
-            "lr": cfg.lr * cfg.backbone_lr_mult,
-        },
-        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in ids], "lr": cfg.lr},
-    ]
-    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * math.ceil(len(train_ds) / (cfg.batch_size * world.size))
-    sched = make_scheduler(opt, cfg, steps)
-    start, best, best_epoch, history = 1, None, 0, []
-    stopper, stopped = EarlyStopping(cfg.patience, cfg.overfit_ratio), None
-    writer = _tensorboard(run_dir) if cfg.tensorboard and world.main else None
-    state_path = run_dir / "last.pt"
+    ctx = _context(model, len(train_ds), cfg, names, mode, world or World(), progress, extra_meta)
+    world, stopper = ctx.world, ctx.stopper
+    cbs = default_callbacks(cfg, run_dir, world, stopper) + list(callbacks or [])
     if cfg.resume:
-        st = load_state(state_path)
-        own = model.state_dict()
-        diff = [k for k in own if k not in st["model"] or tuple(st["model"][k].shape) != tuple(own[k].shape)]
-        if diff:
-            k = diff[0]
-            found = tuple(st["model"][k].shape) if k in st["model"] else "missing"
-            raise CamkitError(
-                f"--resume: {state_path} was saved for another model ({k}: {found} vs {tuple(own[k].shape)}); "
-                "resume with the run's original --backbone/--layer/--num-classes"
-            )
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        if sched is not None and st.get("scheduler"):
-            sched.load_state_dict(st["scheduler"])
-        start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], list(st["history"])
-        torch.set_rng_state(st["rng"])
-        stopper.stale = int(st.get("stale", 0))
-        log.info("resuming %s at epoch %d", run_dir, start)
-    for epoch in range(start, cfg.epochs + 1):
-        model.train()
-        loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch, world=world)
-        seen, t0 = 0, time.perf_counter()
-        progress.start(len(loader), f"epoch {epoch}/{cfg.epochs}")
-        tot, n, correct = 0.0, 0, 0
-        for batch in loader:
-            x = batch["image"].to(device, non_blocking=True)
-            y = batch["label"].to(device, non_blocking=True)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            _check_labels(y, model.config.num_classes)
-            if transforms:  # SEG mode: the two-branch equivariance loss
-                if y.ndim == 2:
-                    raise CamkitError(
-                        "--mode seg: multi-label data is not supported; use --mode cam or recam"
-                    )
-                loss, _, logits = seg_loss(model, x, y, transforms, cfg.seg_weight, cfg.label_smoothing)
-            else:
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    out = net(x)
-                    logits = out.logits
-                    loss = classification_loss(logits.float(), y, cfg.label_smoothing)
-                    if mode == "recam":
-                        loss = loss + cfg.recam_weight * recam_loss(model, out, y, cfg.recam_norm)
-            lv = loss.item()
-            if not math.isfinite(lv):
-                raise CamkitError(
-                    f"the loss became {lv} at epoch {epoch}; lower --lr or check the inputs for NaN"
-                )
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            if sched is not None:
-                sched.step()
-            tot += lv * y.shape[0]
-            n += y.shape[0]
-            correct += _correct(logits.detach(), y)
-            seen += x.shape[0]
-            progress.advance(1, loss=f"{tot / n:.3f}", acc=f"{correct / n:.3f}")
-        progress.close()
-        tot, n, correct, seen = all_sum(world, [tot, n, correct, seen])  # the epoch over every rank
-        speed = seen / max(time.perf_counter() - t0, 1e-9)
-        # rank 0 validates; every rank takes its numbers, so all make the same decisions
-        val = broadcast_object(
-            world, evaluate_classifier(model, val_ds, cfg, device, ks=(1, 3, 5)) if world.main else None
-        )  # type: ignore[assignment]
-        rec = {
-            "epoch": epoch,
-            "train_loss": tot / n,
-            "train_accuracy": correct / n,
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-        }
-        for key in ("top3", "top5", "f1", "map"):
-            if key in val:
-                rec[f"val_{key}"] = val[key]
-        history.append(rec)
-        overfit = stopper.overfit(rec["train_loss"], val["loss"])
-        improved = not overfit and _better(val, best)
-        rec["images_per_s"] = speed
-        if improved:
-            best, best_epoch = val, epoch
-        if improved and world.main:
-            save_checkpoint(
-                run_dir / "best.safetensors", model, names, epoch=epoch, val=val, **(extra_meta or {})
-            )
-        if cfg.save_every_epoch and world.main:
-            save_checkpoint(
-                run_dir / "epochs" / f"epoch{epoch:03d}.safetensors", model, names, epoch=epoch, val=val
-            )
-        log.info(
-            "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | %.0f images/s",
-            epoch,
-            rec["train_loss"],
-            rec["train_accuracy"],
-            val["loss"],
-            val["accuracy"],
-            " (best)" if improved else "",
-            speed,
-        )
-        if writer is not None and world.main:
-            for k, v in rec.items():
-                if k != "epoch":
-                    writer.add_scalar(k, v, epoch)
-            writer.flush()
-        if world.main:
-            _write_epoch_files(run_dir, history, state_path, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                "scheduler": sched.state_dict() if sched is not None else None, "best": best,
-                "best_epoch": best_epoch, "history": history, "rng": torch.get_rng_state(), "stale": stopper.stale,
-            })  # fmt: skip
+        restore_state(ctx, run_dir / "last.pt")
+    stopped = None
+    for epoch in range(ctx.state.start, cfg.epochs + 1):
+        ep = evaluate_epoch(ctx, val_ds, epoch, train_one_epoch(ctx, train_ds, epoch))
+        for cb in cbs:
+            cb.on_epoch_end(ctx, ep)
         barrier(world)
-        if overfit or stopper.step(improved):
-            stopped = {"epoch": epoch, "reason": "overfit" if overfit else "patience"}
-            log.info("stopping after epoch %d (%s)", epoch, stopped["reason"])
+        if ep.stop:
+            stopped = {"epoch": epoch, "reason": ep.stop}
+            log.info("stopping after epoch %d (%s)", epoch, ep.stop)
             break
-    if writer is not None:
-        writer.close()
-    if history and world.main:
-        from camkit.viz.curves import plot_training
-
-        plot_training(run_dir / "curves.png", history, run_dir.name)
-    if best is None:
-        raise CamkitError(
-            f"no epoch was eligible: validation loss exceeded {cfg.overfit_ratio} x training loss from the start; raise --overfit-ratio"
+    for cb in cbs:
+        cb.on_train_end(ctx)
+    if ctx.state.best is None:
+        raise OptionError(
+            "overfit_ratio",
+            f"no epoch was eligible: validation loss exceeded {cfg.overfit_ratio} x training loss from the start; raise it",
+            cfg.overfit_ratio,
         )
-    return FitResult(best_epoch, best, history, stopped)
-
-
-def _write_epoch_files(
-    run_dir: Path, history: list[dict[str, Any]], state_path: Path, state: dict[str, Any]
-) -> None:
-    """The resume state, then metrics.jsonl and metrics.csv, each written atomically. The state
-    goes first, so an epoch that shows in the metrics can always be resumed from."""
-    save_state(state_path, state)
-    with atomic_path(run_dir / "metrics.jsonl") as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
-    with atomic_path(run_dir / "metrics.csv") as tmp:
-        keys = list(history[0])
-        tmp.write_text(
-            ",".join(keys) + "\n" + "".join(",".join(str(r.get(k)) for k in keys) + "\n" for r in history)
-        )
-
-
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """Mixed precision: ``auto`` is bf16 on GPUs that have it (else fp16 with loss scaling)
-    and off on CPUs; ``bf16``/``fp16`` force it; ``off`` disables it."""
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16":
-        return torch.float16
-    if amp == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
-
-
-def prepare_run_dir(cfg: RunConfig) -> Path:
-    """Create (or, with resume, reopen) the run folder; never overwrite a finished run."""
-    run_dir = Path(cfg.train.out) / cfg.train.exp_id
-    if cfg.train.resume:
-        if not (run_dir / "last.pt").is_file():
-            raise CamkitError(f"--resume: {run_dir}/last.pt not found; start the run without --resume")
-    elif (run_dir / "best.safetensors").exists() or (run_dir / "last.pt").exists():
-        raise CamkitError(
-            f"--exp-id {cfg.train.exp_id}: {run_dir} already holds a run; pass --resume or choose another --exp-id"
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CamkitError(
-            f"--out {cfg.train.out}: cannot create {run_dir} ({e.strerror}); choose a writable folder"
-        ) from None
-    return run_dir
+    return FitResult(ctx.state.best_epoch, ctx.state.best, ctx.state.history, stopped)
 
 
 def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -479,26 +252,14 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     Under torchrun every rank trains its share of each epoch (DDP); rank 0 alone writes the
     run folder and runs the final test."""
     cfg.train.validate()
+    objective = get_objective(cfg.mode)
     world = setup(cfg.train.device)
     names = class_names(cfg.data)
     if cfg.model.num_classes != len(names):
         log.info("setting num_classes to %d from the dataset", len(names))
         cfg.model.num_classes = len(names)
-    if cfg.mode == "recam" and not cfg.model.fc2:
-        log.info("--mode recam: adding FC2 to the model")
-        cfg.model.fc2 = True
-    err = None
-    if world.main:  # one rank checks and prepares the folder; the others learn the outcome
-        try:
-            run_dir = prepare_run_dir(cfg)
-            _check_resume(cfg, run_dir)
-            write_json(run_dir / "config.json", cfg.to_dict())
-        except CamkitError as e:
-            err = str(e)
-    err = broadcast_object(world, err)  # type: ignore[assignment]
-    if err:
-        raise CamkitError(err)
-    run_dir = Path(cfg.train.out) / cfg.train.exp_id
+    objective.configure(cfg.model)
+    run_dir = open_run_dir(cfg, world)
     train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
     torch.manual_seed(cfg.train.seed)
     model = CAMNet(cfg.model)
@@ -519,18 +280,7 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
         if cfg.train.test:
             device = resolve_device(device_for(world, cfg.train.device))
             best, _ = load_checkpoint(run_dir / "best.safetensors", cfg.model, device)
-            summary["test"] = evaluate_classifier(
-                best, build_split(cfg.data, "test"), cfg.train, device, ks=(1, 3, 5)
-            )
+            test_ds = build_split(cfg.data, "test")
+            summary["test"] = evaluate_classifier(best, test_ds, cfg.train, device, ks=(1, 3, 5))
         write_json(run_dir / "summary.json", summary)
     return broadcast_object(world, summary)  # type: ignore[return-value]
-
-
-def _check_resume(cfg: RunConfig, run_dir: Path) -> None:
-    if cfg.train.resume and (run_dir / "config.json").is_file():
-        before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
-        diff = describe_mismatch(cfg.model.arch(), before.arch())
-        if diff:
-            raise CamkitError(
-                f"--resume: {run_dir} holds another model: {diff}; resume with the run's settings"
-            )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.methods.recam import class_masks, masked_features, positive_pairs
 from camkit.models.camnet import CAMNet, CAMNetOutput
 
@@ -27,7 +27,7 @@ from camkit.models.camnet import CAMNet, CAMNetOutput
 def recam_loss(model: CAMNet, out: CAMNetOutput, y: torch.Tensor, norm: str = "relu-max") -> torch.Tensor:
     """L_sce of the module docstring for a batch (``out`` = ``model(x)``; y multi-hot or ids)."""
     if model.classifier2 is None:
-        raise CamkitError("--mode recam needs a model with FC2; build it with fc2=True")
+        raise OptionError("mode", "needs a model with FC2; build it with fc2=True", "recam")
     sample, cls = positive_pairs(y)
     if sample.numel() == 0:
         return out.logits.sum() * 0.0

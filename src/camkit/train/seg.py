@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.methods.cam import class_activation_map
 
 
@@ -69,8 +69,8 @@ def parse_transform(spec: str) -> Transform:
                 return Transform("shift", dx, dy)
     except ValueError:
         pass
-    raise CamkitError(
-        f"--transform {spec}: use scale:S, hflip, vflip, rot:DEG or shift:DX,DY (fractions below 1)"
+    raise OptionError(
+        "seg_transforms", "use scale:S, hflip, vflip, rot:DEG or shift:DX,DY (fractions below 1)", spec
     )
 
 
@@ -142,8 +142,9 @@ def seg_loss(
     cam_s = class_activation_map(out_s.features, w, y, softmax_weights=True)[:, None]  # (B, 1, h', w')
     a_cam_l, valid_map = warp_all(cam_l, ts, size=tuple(cam_s.shape[-2:]))
     if a_cam_l.shape != cam_s.shape:
-        raise CamkitError(
-            f"--transform: the transformed CAM is {tuple(a_cam_l.shape[-2:])} but the other branch's is {tuple(cam_s.shape[-2:])}"
+        raise OptionError(
+            "seg_transforms",
+            f"the transformed CAM is {tuple(a_cam_l.shape[-2:])} but the other branch's is {tuple(cam_s.shape[-2:])}",
         )
     valid_feat = F.interpolate(valid_img.float(), size=cam_s.shape[-2:], mode="area") >= 0.999
     valid = (valid_feat & valid_map).to(cam_s.dtype)

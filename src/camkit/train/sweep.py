@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from camkit.core.errors import CamkitError, close_matches
+from camkit.core.errors import OptionError, close_matches
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.train.config import RunConfig
@@ -41,21 +41,21 @@ def parse_grid(items: list[str], base: RunConfig) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     for item in items:
         if "=" not in item:
-            raise CamkitError(f"--grid {item}: use FIELD=V1,V2,...")
+            raise OptionError("grid", "use FIELD=V1,V2,...", item)
         name, values = item.split("=", 1)
         name = name.strip().replace("-", "_")
         if name not in fields:
-            raise CamkitError(
-                f"--grid {name}: not a config field; close matches: {close_matches(name, list(fields))}"
+            raise OptionError(
+                "grid", f"not a config field; close matches: {close_matches(name, list(fields))}", name
             )
         kind = fields[name][1]
         try:
             parsed = [_coerce(v.strip(), kind) for v in values.split(",")]
         except ValueError:
-            raise CamkitError(f"--grid {name}: {values!r} are not valid {kind.__name__} values") from None
+            raise OptionError("grid", f"{values!r} are not valid {kind.__name__} values", name) from None
         grid[name] = parsed
     if not grid:
-        raise CamkitError("--grid: give at least one FIELD=V1,V2,...")
+        raise OptionError("grid", "give at least one FIELD=V1,V2,...")
     return grid
 
 
