@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from camkit.core.errors import CamkitError
 from camkit.core.io import write_json
 from camkit.core.mapfile import MapSet, save_maps
-from camkit.data.datasets import FileDataset
+from camkit.data.base import FileDataset
 from camkit.data.folders import read_image
 from camkit.models.camnet import CAMNet, ModelConfig
 from camkit.models.checkpoint import load_checkpoint, save_checkpoint

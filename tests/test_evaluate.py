@@ -6,7 +6,7 @@ import torch
 
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
-from camkit.data.datasets import ArrayDataset
+from camkit.data.base import ArrayDataset
 from camkit.metrics.iou import iou
 from camkit.metrics.segmentation import confusion_matrix, scores_from_confusion
 from camkit.pipeline.evaluate import normalized_maps, score_maps

@@ -16,7 +16,7 @@ from camkit.core.errors import CamkitError
 from camkit.core.io import write_json
 from camkit.core.ops import minmax
 from camkit.core.progress import NoProgress, Progress
-from camkit.data.datasets import FileDataset
+from camkit.data.base import FileDataset
 from camkit.data.folders import IMAGE_EXTS, Record
 from camkit.methods import get_method, method_options
 from camkit.viz import html as H

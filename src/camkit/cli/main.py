@@ -350,7 +350,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _image_folder(folder: str, image_size: int) -> Any:
-    from camkit.data.datasets import FileDataset
+    from camkit.data.base import FileDataset
     from camkit.data.folders import IMAGE_EXTS, Record
 
     root = Path(folder)

@@ -1,0 +1,1 @@
+"""Data sources, one file each; every module here is imported by camkit.data.registry."""
