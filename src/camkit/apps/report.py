@@ -178,12 +178,12 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
 def _boxed(image: torch.Tensor, m: torch.Tensor, gt: torch.Tensor, t: float, alpha: float, cmap: str) -> Any:
     """An overlay with the ground-truth box (green) and the box of the thresholded map's
     largest component (red)."""
-    from camkit.core.ops import mask_to_boxes
+    from camkit.core.ops import masks_to_boxes
 
     panel = overlay(image, m, alpha, cmap)
     if bool(gt.any()):
-        panel = draw_boxes(panel, mask_to_boxes(gt.bool()), (0, 255, 0))
-    return draw_boxes(panel, mask_to_boxes(m >= t), (255, 0, 0))
+        panel = draw_boxes(panel, masks_to_boxes(gt.bool()[None], "largest")[0], (0, 255, 0))
+    return draw_boxes(panel, masks_to_boxes((m >= t)[None], "largest")[0], (255, 0, 0))
 
 
 def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,

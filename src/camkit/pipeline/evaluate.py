@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import minmax, upsample
+from camkit.core.ops import masks_to_boxes, minmax, upsample
 from camkit.metrics.iou import default_thresholds, iou, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
@@ -89,10 +89,10 @@ def score_maps(
             )
             if wsol:
                 pxap.update(maps, gt)
-                boxes = [mask_box(m) for m in gt]
+                boxes = [bx.numpy() for bx in masks_to_boxes(gt)]  # tight inclusive (1, 4); (0, 4) if empty
                 sel = scored[-1]
                 correct = ms.preds[sel] == ms.labels[sel]
-                nonempty = [i for i, bx in enumerate(boxes) if bx is not None]
+                nonempty = [i for i, bx in enumerate(boxes) if len(bx)]
                 if nonempty:
                     idx = torch.tensor(nonempty)
                     box_v1.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
@@ -140,14 +140,6 @@ def score_maps(
     return out
 
 
-def mask_box(mask: torch.Tensor) -> np.ndarray | None:
-    """The tight inclusive box (1, 4) of a (H, W) mask's foreground (label 1); None if empty."""
-    ys, xs = torch.nonzero(mask == 1, as_tuple=True)
-    if ys.numel() == 0:
-        return None
-    return np.array([[int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]])
-
-
 def whole_image_iou(masks: torch.Tensor) -> torch.Tensor:
     """IoU of the all-foreground prediction: object area / image area. (B, H, W) -> (B,)."""
     return iou(torch.ones_like(masks, dtype=torch.bool), masks)
@@ -167,11 +159,11 @@ def mean_box_size(ds: Dataset, batch_size: int = 256) -> tuple[float, float]:
     """Mean (height, width) of the masks' tight boxes over a split (e.g. train)."""
     hs, ws = [], []
     for masks, has in _mask_batches(ds, batch_size):
-        for m in masks[has.bool()]:
-            ys, xs = torch.nonzero(m, as_tuple=True)
-            if ys.numel():
-                hs.append(float(ys.max() - ys.min() + 1))
-                ws.append(float(xs.max() - xs.min() + 1))
+        for box in masks_to_boxes(masks[has.bool()]):
+            if len(box):
+                x0, y0, x1, y1 = box[0].tolist()
+                hs.append(float(y1 - y0 + 1))
+                ws.append(float(x1 - x0 + 1))
     if not hs:
         raise CamkitError("no masks to measure the mean object size from")
     return sum(hs) / len(hs), sum(ws) / len(ws)
