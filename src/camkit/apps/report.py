@@ -22,6 +22,7 @@ from camkit.core.errors import CamkitError
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
 from camkit.methods import method_options
+from camkit.metrics.iou import iou_from_counts
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
@@ -206,9 +207,9 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
             scores = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0]  # every class of the image at once
             for c in present:
                 pred, true = scores[c] > r["bg_threshold"], gt == c + 1
-                union = int((pred | true).sum())
                 pairs.append((i, c))
-                ious.append(int((pred & true).sum()) / union if union else 1.0)
+                counts = [(a & b).sum().double() for a, b in ((pred, true), (pred, ~true), (~pred, true))]
+                ious.append(float(iou_from_counts(*counts)))
         order = sorted(range(len(pairs)), key=lambda j: ious[j])[:num]
         panels = []
         for j in order:  # only the gallery's maps are kept, not every pair's

@@ -17,13 +17,24 @@ def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
         raise CamkitError(f"map and mask sizes differ: {tuple(pred.shape)} vs {tuple(gt.shape)}")
 
 
+def iou_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, empty: float = 1.0) -> torch.Tensor:
+    """IoU = tp / (tp + fp + fn) from pixel (or box-area) counts of any, equal shape.
+
+    Where the union tp + fp + fn is 0 (nothing predicted, nothing to find) the IoU is
+    ``empty``: 1 for per-image IoU (the module's convention), 0 where such a class is left
+    out of the mean anyway (semantic segmentation). The division is torch's: integer counts
+    give float32 (torch's default float), float counts keep their dtype. Never NaN.
+    """
+    union = tp + fp + fn
+    ratio = tp / union.clamp(min=1)
+    return torch.where(union > 0, ratio, torch.full_like(ratio, empty))
+
+
 def iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-image IoU of boolean masks. (B, H, W), (B, H, W) -> (B,) float32."""
     _check(pred, gt)
     pred, gt = pred.bool().flatten(1), gt.bool().flatten(1)
-    inter = (pred & gt).sum(1).float()
-    union = (pred | gt).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+    return iou_from_counts((pred & gt).sum(1), (pred & ~gt).sum(1), (~pred & gt).sum(1))
 
 
 def default_thresholds(step: float = 0.01) -> torch.Tensor:
@@ -68,8 +79,7 @@ def sweep_counts(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor)
 def iou_curve(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Per-image IoU at every threshold. (B, H, W), (B, H, W), (T,) -> (B, T) float64."""
     inter, pred, area = sweep_counts(maps, gt, thresholds)
-    union = pred + area - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union, dtype=torch.float64))
+    return iou_from_counts(inter, pred - inter, area - inter).double()
 
 
 class IoUSweep:

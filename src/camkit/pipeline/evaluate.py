@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import masks_to_boxes, minmax, upsample
-from camkit.metrics.iou import default_thresholds, iou, sweep_counts
+from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
 
@@ -76,12 +76,7 @@ def score_maps(
             maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
             gt = masks[keep]
             inter, pred, area = sweep_counts(maps, gt, thr)
-            union = pred + area - inter
-            curves.append(
-                torch.where(
-                    union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64)
-                ).float()
-            )
+            curves.append(iou_from_counts(inter, pred - inter, area - inter).float())
             # dataset-level background/foreground confusion at every threshold: tp, fp, fn, tn
             pixels = gt[0].numel()
             counts += torch.stack([inter, pred - inter, area - inter, pixels - pred - area + inter], -1).sum(

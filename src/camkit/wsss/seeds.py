@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import normalize, percentile, upsample
-from camkit.metrics.iou import default_thresholds, sweep_counts
+from camkit.metrics.iou import default_thresholds, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
 
@@ -177,12 +177,7 @@ def class_peak_iou(
             )
             target = gt[s] == (c + 1)[:, None, None]
             inter, pred, area = sweep_counts(rel, target, thr)
-            union = pred + area - inter
-            curves.append(
-                torch.where(
-                    union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64)
-                )
-            )
+            curves.append(iou_from_counts(inter, pred - inter, area - inter).double())
         start += b
     if not curves:
         raise CamkitError("no image has a labelled class; nothing to score")
