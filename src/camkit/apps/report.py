@@ -113,25 +113,26 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
     side: dict[str, Any] = {}
     for m, ms in per_method:
         r = score_maps(ms, ds, wsol=True)
-        overall.append([m, r["miou"], r["threshold"], r["peak_iou"], r.get("pxap"), r.get("max_box_acc"),
-                        r.get("max_box_acc_v2"), r.get("top1_loc"), float((ms.preds == ms.labels).float().mean())])  # fmt: skip
-        curves[m] = (r["thresholds"], r["miou_curve"])
-        ious = torch.tensor(r["per_image_iou"])
-        idx = torch.tensor(r["image_index"], dtype=torch.long)  # the images with masks, in order
+        w = r.wsol
+        assert w is not None  # asked for with wsol=True
+        overall.append([m, r.miou, r.threshold, r.peak_iou, w.pxap, w.max_box_acc,
+                        w.max_box_acc_v2, w.top1_loc, float((ms.preds == ms.labels).float().mean())])  # fmt: skip
+        curves[m] = (r.thresholds, r.miou_curve)
+        ious = torch.tensor(r.per_image_iou)
+        idx = torch.tensor(r.image_index, dtype=torch.long)  # the images with masks, in order
         labels = ms.labels[idx]
         rows = []
         for k in sorted(set(labels.tolist())):
             sel = labels == k
             acc = float((ms.preds[idx][sel] == k).float().mean())
             rows.append([_name(names, k), int(sel.sum()), float(ious[sel].mean()), acc])
-        pr = r["pr_curve"]
-        plot_pr_curve(tmp / f"pr_{m}.png", pr["precision"], pr["recall"], r.get("pxap"), m)
+        plot_pr_curve(tmp / f"pr_{m}.png", w.pr_curve["precision"], w.pr_curve["recall"], w.pxap, m)
         order = torch.argsort(ious)[:num]  # worst first
         sub = idx[order]
         images = torch.stack([ds[int(i)]["image"] for i in sub])
         maps = normalized_maps(ms.maps[sub], tuple(images.shape[-2:]))
         panels = [
-            _boxed(images[j], maps[j], ds[int(i)]["mask"], r["threshold"], alpha, cmap)
+            _boxed(images[j], maps[j], ds[int(i)]["mask"], r.threshold, alpha, cmap)
             for j, i in enumerate(sub)
         ]
         side[m] = (ms, ious, idx)
@@ -140,7 +141,7 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
             for i, o in zip(sub, order, strict=True)
         ]
         labelled_grid(tmp / f"gallery_{m}.png", panels, titles, cols=min(6, len(panels)))
-        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "images", f"mean IoU at t={r['threshold']:.2f}", "accuracy"], rows)
+        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "images", f"mean IoU at t={r.threshold:.2f}", "accuracy"], rows)
                       + H.figure(tmp / f"pr_{m}.png", f"{m}: pixel precision-recall")
                       + H.figure(tmp / f"gallery_{m}.png", f"{m}: the {len(sub)} lowest IoUs"))  # fmt: skip
     plot_iou_curve(tmp / "iou_curve.png", curves, "mean IoU against threshold")
@@ -192,11 +193,9 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
     overall, curves, blocks = [], {}, []
     for m, ms in per_method:
         r = score_seeds(ms, ds)
-        overall.append([m, r["miou"], r["bg_threshold"], r["fp"], r["fn"], r["precision"], r["recall"]])
-        curves[m] = (r["thresholds"], r["miou_curve"])
-        rows = [
-            ["background" if c == 0 else _name(names, c - 1), v] for c, v in enumerate(r["per_class_iou"])
-        ]
+        overall.append([m, r.miou, r.bg_threshold, r.fp, r.fn, r.precision, r.recall])
+        curves[m] = (r.thresholds, r.miou_curve)
+        rows = [["background" if c == 0 else _name(names, c - 1), v] for c, v in enumerate(r.per_class_iou)]
         # per (image, class) pair: IoU of the class's seed region with its mask, worst first
         pairs, ious = [], []
         for i in range(len(ds)):
@@ -206,7 +205,7 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
             gt = ds[i]["mask"].long()
             scores = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0]  # every class of the image at once
             for c in present:
-                pred, true = scores[c] > r["bg_threshold"], gt == c + 1
+                pred, true = scores[c] > r.bg_threshold, gt == c + 1
                 pairs.append((i, c))
                 counts = [(a & b).sum().double() for a, b in ((pred, true), (pred, ~true), (~pred, true))]
                 ious.append(float(iou_from_counts(*counts)))
