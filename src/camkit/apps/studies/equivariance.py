@@ -154,11 +154,7 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None:
     """First ``n`` test images (rows) × variants (columns), seed of the first run, CAM overlays."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    from camkit.viz.grid import figure_grid
     from camkit.viz.overlay import overlay
 
     names = list(study["variants"])
@@ -168,22 +164,18 @@ def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None
     n = min(n, len(ds))
     images = torch.stack([ds[i]["image"] for i in range(n)])
     labels = torch.stack([ds[i]["label"] for i in range(n)])
-    fig, axes = plt.subplots(n, len(names), figsize=(1.6 * len(names), 1.6 * n), squeeze=False)
-    for j, name in enumerate(names):
-        model, _ = load_checkpoint(out / f"{name}-seed{seed}" / "best.safetensors", cfg.model)
-        with torch.no_grad():
-            o = model.eval()(images)
-        maps = normalized_maps(
-            class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
-        )
-        for i in range(n):
-            ax = axes[i][j]
-            ax.imshow(overlay(images[i], maps[i]))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=7)
-    fig.tight_layout()
-    with atomic_path(out / "overlays.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    with figure_grid(out / "overlays.png", n, len(names), 1.6) as (_, axes):
+        for j, name in enumerate(names):
+            model, _ = load_checkpoint(out / f"{name}-seed{seed}" / "best.safetensors", cfg.model)
+            with torch.no_grad():
+                o = model.eval()(images)
+            maps = normalized_maps(
+                class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
+            )
+            for i in range(n):
+                ax = axes[i][j]
+                ax.imshow(overlay(images[i], maps[i]))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(name, fontsize=7)
