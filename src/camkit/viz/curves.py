@@ -30,7 +30,9 @@ def _unit_axes(ax: Any, xlabel: str, ylabel: str, ymax: float = 1.0) -> None:
 
 
 def plot_iou_curve(
-    path: str | os.PathLike[str], curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = ""
+    path: str | os.PathLike[str],
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
 ) -> None:
     """Mean IoU against threshold, one line per name: {name: (thresholds, miou)}; peaks marked."""
     with _figure(path, (5, 3.6), title) as ax:
