@@ -63,7 +63,7 @@ def test_streaming_sweep_finds_peak() -> None:
     s.update(maps[:1], gt[:1])
     s.update(maps[1:], gt[1:])
     r = s.compute()
-    assert r["peak_iou"] == pytest.approx(1.0)
+    assert r.peak_iou == r["peak_iou"] == pytest.approx(1.0) and r.images == 2
     assert 0.4 < r["peak_threshold"] <= 0.7
     assert s.miou_at(0.3) == pytest.approx(4 / 8)
     assert s.miou_at(0.0) == pytest.approx(4 / 16)

@@ -7,9 +7,12 @@ when only one is empty it is 0. Results never contain NaN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from camkit.core.errors import CamkitError
+from camkit.core.results import Result
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
@@ -82,6 +85,18 @@ def iou_curve(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) ->
     return iou_from_counts(inter, pred - inter, area - inter).double()
 
 
+@dataclass(frozen=True)
+class IoUCurve(Result):
+    """Mean IoU over images at every threshold (``miou_curve`` over ``thresholds``), its peak
+    and the threshold of the peak."""
+
+    thresholds: list[float]
+    miou_curve: list[float]
+    peak_iou: float
+    peak_threshold: float
+    images: int
+
+
 class IoUSweep:
     """Streaming mean IoU over images at every threshold; memory O(T), not O(images).
 
@@ -99,18 +114,18 @@ class IoUSweep:
         self.total += curve.sum(0).cpu()
         self.count += curve.shape[0]
 
-    def compute(self) -> dict[str, object]:
+    def compute(self) -> IoUCurve:
         if self.count == 0:
             raise CamkitError("no images with masks were scored; check that the split has masks")
         curve = self.total / self.count
         k = int(torch.argmax(curve))
-        return {
-            "thresholds": [round(float(t), 6) for t in self.thresholds],
-            "miou_curve": [float(v) for v in curve],
-            "peak_iou": float(curve[k]),
-            "peak_threshold": round(float(self.thresholds[k]), 6),
-            "images": self.count,
-        }
+        return IoUCurve(
+            thresholds=[round(float(t), 6) for t in self.thresholds],
+            miou_curve=[float(v) for v in curve],
+            peak_iou=float(curve[k]),
+            peak_threshold=round(float(self.thresholds[k]), 6),
+            images=self.count,
+        )
 
     def miou_at(self, threshold: float) -> float:
         """Mean IoU at the grid threshold nearest to ``threshold``."""
