@@ -50,3 +50,19 @@ def test_score_maps_errors() -> None:
     )
     with pytest.raises(CamkitError, match="3 maps but the split has 6 images"):
         score_maps(short, ds)
+
+
+def test_score_maps_result_fields_and_dict_keys() -> None:
+    ms, ds = _setup()
+    base = ["threshold", "miou", "peak_iou", "peak_threshold", "images", "thresholds", "miou_curve",
+            "per_image_iou", "image_index", "segmentation"]  # fmt: skip
+    plain = score_maps(ms, ds)
+    assert list(plain.to_dict()) == base and plain.wsol is None
+    r = score_maps(ms, ds, wsol=True)
+    assert r.wsol is not None and r.wsol.pxap == r["pxap"] and r.miou == r["miou"]
+    assert list(r.to_dict()) == base + [
+        "pxap", "pr_curve", "max_box_acc", "max_box_acc_threshold", "gt_known_loc", "top1_loc",
+        "max_box_acc_v2", "max_box_acc_v2_per_iou",
+    ]  # fmt: skip
+    r["accuracy"] = 1.0  # the CLI's extra keys come last
+    assert list(r.to_dict())[-1] == "accuracy" and r["accuracy"] == 1.0

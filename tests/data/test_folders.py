@@ -80,3 +80,30 @@ def test_lab_layout_errors(tmp_path: Path) -> None:
     (root / "test_cls.txt").unlink()
     with pytest.raises(CamkitError, match=r"test_cls\.txt: list file not found"):
         build_split(DataConfig(dataset="lab", root=str(root)), "test")
+
+
+def test_find_images(tmp_path: Path) -> None:
+    from camkit.core.errors import OptionError
+    from camkit.data.folders import find_images
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/b/z.PNG", "a/y.jpg", "a/notes.txt", "x.bmp"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG") if name[-3:] != "txt" else (
+            tmp_path / name
+        ).write_text("-")
+    assert find_images(tmp_path / "a") == [tmp_path / "a/b/z.PNG", tmp_path / "a/y.jpg"]
+    # a sequence keeps its order; folders are searched recursively and sorted
+    assert find_images([tmp_path / "x.bmp", tmp_path / "a"]) == [
+        tmp_path / "x.bmp", tmp_path / "a/b/z.PNG", tmp_path / "a/y.jpg",
+    ]  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OptionError, match=r"images=.*empty: no images found \(extensions: .jpg"):
+        find_images(tmp_path / "empty")
+    with pytest.raises(OptionError, match=r"images=.*nowhere: folder not found"):
+        find_images(str(tmp_path / "nowhere"))
+    with pytest.raises(CamkitError, match=r"empty: no images in this folder"):
+        find_images([tmp_path / "empty"])
+    with pytest.raises(CamkitError, match=r"nowhere: no such image file or folder"):
+        find_images([tmp_path / "nowhere"])
+    with pytest.raises(CamkitError, match="give at least one image file or folder"):
+        find_images([])

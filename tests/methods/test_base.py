@@ -282,3 +282,21 @@ def test_score_cam_dead_channels_share_one_forward_exactly() -> None:
         s = model(x * masks[:, None]).select(1, 2)
         expect = torch.relu(torch.einsum("k,khw->hw", torch.softmax(s, 0), a))
     torch.testing.assert_close(r.low[0][0], expect, atol=1e-5, rtol=1e-4)
+
+
+def test_compute_is_the_one_abstract_hook() -> None:
+    from camkit.methods.base import CAMMethod
+
+    class NoCompute(CAMMethod):
+        pass
+
+    with pytest.raises(TypeError, match="compute"):
+        NoCompute(TinyGAP(), "features")  # type: ignore[abstract]
+
+    class Mean(CAMMethod):
+        def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+            return [a[sample].mean(1) for a in acts]  # (N, h, w) per layer
+
+    r = Mean(TinyGAP(), "features")(X, 0)
+    torch.testing.assert_close(r.low[0][0], A.mean(0))
+    assert r.maps.shape == (1, 2, 2)

@@ -4,6 +4,7 @@ import torch
 from camkit.core.errors import CamkitError
 from camkit.core.ops import minmax, upsample
 from camkit.metrics import IoUSweep, default_thresholds, iou, iou_curve, sweep_counts
+from camkit.metrics.iou import iou_from_counts
 
 
 def _m(rows: list[str]) -> torch.Tensor:
@@ -62,7 +63,7 @@ def test_streaming_sweep_finds_peak() -> None:
     s.update(maps[:1], gt[:1])
     s.update(maps[1:], gt[1:])
     r = s.compute()
-    assert r["peak_iou"] == pytest.approx(1.0)
+    assert r.peak_iou == r["peak_iou"] == pytest.approx(1.0) and r.images == 2
     assert 0.4 < r["peak_threshold"] <= 0.7
     assert s.miou_at(0.3) == pytest.approx(4 / 8)
     assert s.miou_at(0.0) == pytest.approx(4 / 16)
@@ -86,3 +87,27 @@ def test_minmax_and_upsample() -> None:
     assert up.shape == (1, 8, 8)
     assert float(up.min()) >= 0.0 and float(up.max()) <= 1.0
     assert upsample(m, (2, 2)) is m
+
+
+def test_iou_from_counts_conventions() -> None:
+    tp, fp, fn = torch.tensor([2, 0, 0, 3]), torch.tensor([1, 0, 4, 0]), torch.tensor([1, 0, 0, 0])
+    assert iou_from_counts(tp, fp, fn).tolist() == [0.5, 1.0, 0.0, 1.0]  # empty union: 1 by default
+    assert iou_from_counts(tp, fp, fn, empty=0.0).tolist() == [0.5, 0.0, 0.0, 1.0]
+    assert iou_from_counts(tp, fp, fn).dtype == torch.float32  # integer counts: torch's default float
+    assert iou_from_counts(tp.double(), fp.double(), fn.double()).dtype == torch.float64
+
+
+def test_iou_from_counts_matches_the_old_formulas() -> None:
+    g = torch.Generator().manual_seed(0)
+    maps, gt = torch.rand(6, 9, 11, generator=g), torch.rand(6, 9, 11, generator=g) > 0.6
+    gt[0] = False
+    maps[1] = 0.0
+    thr = default_thresholds(0.05)
+    inter, pred, area = sweep_counts(maps, gt, thr)
+    union = pred + area - inter
+    old = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64))
+    assert torch.equal(iou_curve(maps, gt, thr), old)
+    p = maps >= 0.5
+    u = (p | gt).flatten(1).sum(1).float()
+    old_iou = torch.where(u > 0, (p & gt).flatten(1).sum(1).float() / u.clamp_min(1), torch.ones_like(u))
+    assert torch.equal(iou(p, gt), old_iou)

@@ -80,8 +80,8 @@ def run_demo(
     val_maps = extract(model, val_ds, "cam", "label", device=device, progress=mk())
     test_maps = extract(model, test_ds, "cam", "label", device=device, progress=mk())
     save_maps(out / "maps_test.npz", test_maps)
-    chosen = score_maps(val_maps, val_ds)["peak_threshold"]
-    test = score_maps(test_maps, test_ds, threshold=float(chosen))  # type: ignore[arg-type]
+    chosen = score_maps(val_maps, val_ds).peak_threshold
+    test = score_maps(test_maps, test_ds, threshold=chosen)
     box = mean_box_size(build_split(cfg.data, "train"))
     baselines = baseline_scores(test_ds, box)
     # overlays of the first 8 test images
@@ -90,18 +90,16 @@ def run_demo(
     images = torch.stack([b["image"] for b in batch])
     masks = torch.stack([b["mask"] for b in batch]).bool()
     maps = normalized_maps(test_maps.maps[:n], tuple(images.shape[-2:]))
-    titles = [
-        f"{CLASS_NAMES[int(test_maps.labels[i])]} (IoU {test['per_image_iou'][i]:.2f})" for i in range(n)
-    ]
-    write_visuals(out / "visuals", images, maps, masks, test_maps.ids[:n], titles, float(chosen))
+    titles = [f"{CLASS_NAMES[int(test_maps.labels[i])]} (IoU {test.per_image_iou[i]:.2f})" for i in range(n)]
+    write_visuals(out / "visuals", images, maps, masks, test_maps.ids[:n], titles, chosen)
     metrics = {
         "accuracy": summary["test"]["accuracy"],
-        "miou": test["miou"],
-        "threshold": test["threshold"],
+        "miou": test.miou,
+        "threshold": test.threshold,
         "threshold_source": "peak of the val split",
-        "peak_iou": test["peak_iou"],
-        "peak_threshold": test["peak_threshold"],
-        "baselines": baselines,
+        "peak_iou": test.peak_iou,
+        "peak_threshold": test.peak_threshold,
+        "baselines": baselines.to_dict(),
         "val_accuracy": summary["val"]["accuracy"],
         "best_epoch": summary["best_epoch"],
         "test_top3": summary["test"]["top3"],

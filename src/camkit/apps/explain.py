@@ -12,37 +12,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
 from camkit.core.io import write_json
-from camkit.core.ops import minmax
+from camkit.core.ops import logits_of, minmax
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.base import FileDataset
-from camkit.data.folders import IMAGE_EXTS, Record
+from camkit.data.folders import Record, find_images
 from camkit.methods import get_method, method_options
 from camkit.viz import html as H
 from camkit.viz.layouts import compact_grid, labelled_grid, method_comparison, overlays, strip, top_k_title
 from camkit.viz.overlay import DEFAULT_CMAP, save_png, to_uint8_image
 
 log = logging.getLogger(__name__)
-
-
-def image_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Image files from files and folders (folders recursively, sorted)."""
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTS)
-            if not found:
-                raise CamkitError(f"{p}: no images in this folder (extensions: {', '.join(IMAGE_EXTS)})")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise CamkitError(f"{p}: no such image file or folder")
-    if not out:
-        raise CamkitError("give at least one image file or folder")
-    return out
 
 
 def explain(
@@ -69,7 +49,7 @@ def explain(
     """
     for m in methods:
         get_method(m)
-    paths = image_paths(inputs)
+    paths = find_images(list(inputs))
     ds = FileDataset([Record(p, -1) for p in paths], image_size)
     images = torch.stack([ds[i]["image"] for i in range(len(ds))]).to(device)
     ids = [p.stem for p in paths]
@@ -77,7 +57,7 @@ def explain(
     model.eval().to(device)
     with torch.no_grad():
         out = model(images)
-    logits = out if isinstance(out, torch.Tensor) else out.logits
+    logits = logits_of(out)
     probs = logits.softmax(1)
     k = min(topk, probs.shape[1])
     top_p, top_c = probs.topk(k, dim=1)

@@ -22,6 +22,7 @@ from camkit.core.errors import CamkitError
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
 from camkit.methods import method_options
+from camkit.metrics.iou import iou_from_counts
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
@@ -112,25 +113,26 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
     side: dict[str, Any] = {}
     for m, ms in per_method:
         r = score_maps(ms, ds, wsol=True)
-        overall.append([m, r["miou"], r["threshold"], r["peak_iou"], r.get("pxap"), r.get("max_box_acc"),
-                        r.get("max_box_acc_v2"), r.get("top1_loc"), float((ms.preds == ms.labels).float().mean())])  # fmt: skip
-        curves[m] = (r["thresholds"], r["miou_curve"])
-        ious = torch.tensor(r["per_image_iou"])
-        idx = torch.tensor(r["image_index"], dtype=torch.long)  # the images with masks, in order
+        w = r.wsol
+        assert w is not None  # asked for with wsol=True
+        overall.append([m, r.miou, r.threshold, r.peak_iou, w.pxap, w.max_box_acc,
+                        w.max_box_acc_v2, w.top1_loc, float((ms.preds == ms.labels).float().mean())])  # fmt: skip
+        curves[m] = (r.thresholds, r.miou_curve)
+        ious = torch.tensor(r.per_image_iou)
+        idx = torch.tensor(r.image_index, dtype=torch.long)  # the images with masks, in order
         labels = ms.labels[idx]
         rows = []
         for k in sorted(set(labels.tolist())):
             sel = labels == k
             acc = float((ms.preds[idx][sel] == k).float().mean())
             rows.append([_name(names, k), int(sel.sum()), float(ious[sel].mean()), acc])
-        pr = r["pr_curve"]
-        plot_pr_curve(tmp / f"pr_{m}.png", pr["precision"], pr["recall"], r.get("pxap"), m)
+        plot_pr_curve(tmp / f"pr_{m}.png", w.pr_curve["precision"], w.pr_curve["recall"], w.pxap, m)
         order = torch.argsort(ious)[:num]  # worst first
         sub = idx[order]
         images = torch.stack([ds[int(i)]["image"] for i in sub])
         maps = normalized_maps(ms.maps[sub], tuple(images.shape[-2:]))
         panels = [
-            _boxed(images[j], maps[j], ds[int(i)]["mask"], r["threshold"], alpha, cmap)
+            _boxed(images[j], maps[j], ds[int(i)]["mask"], r.threshold, alpha, cmap)
             for j, i in enumerate(sub)
         ]
         side[m] = (ms, ious, idx)
@@ -139,7 +141,7 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
             for i, o in zip(sub, order, strict=True)
         ]
         labelled_grid(tmp / f"gallery_{m}.png", panels, titles, cols=min(6, len(panels)))
-        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "images", f"mean IoU at t={r['threshold']:.2f}", "accuracy"], rows)
+        blocks.append(f"<h3>{H.esc(m)}</h3>" + H.table(["class", "images", f"mean IoU at t={r.threshold:.2f}", "accuracy"], rows)
                       + H.figure(tmp / f"pr_{m}.png", f"{m}: pixel precision-recall")
                       + H.figure(tmp / f"gallery_{m}.png", f"{m}: the {len(sub)} lowest IoUs"))  # fmt: skip
     plot_iou_curve(tmp / "iou_curve.png", curves, "mean IoU against threshold")
@@ -178,12 +180,12 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
 def _boxed(image: torch.Tensor, m: torch.Tensor, gt: torch.Tensor, t: float, alpha: float, cmap: str) -> Any:
     """An overlay with the ground-truth box (green) and the box of the thresholded map's
     largest component (red)."""
-    from camkit.core.ops import mask_to_boxes
+    from camkit.core.ops import masks_to_boxes
 
     panel = overlay(image, m, alpha, cmap)
     if bool(gt.any()):
-        panel = draw_boxes(panel, mask_to_boxes(gt.bool()), (0, 255, 0))
-    return draw_boxes(panel, mask_to_boxes(m >= t), (255, 0, 0))
+        panel = draw_boxes(panel, masks_to_boxes(gt.bool()[None], "largest")[0], (0, 255, 0))
+    return draw_boxes(panel, masks_to_boxes((m >= t)[None], "largest")[0], (255, 0, 0))
 
 
 def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], tmp: Path, num: int,
@@ -191,11 +193,9 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
     overall, curves, blocks = [], {}, []
     for m, ms in per_method:
         r = score_seeds(ms, ds)
-        overall.append([m, r["miou"], r["bg_threshold"], r["fp"], r["fn"], r["precision"], r["recall"]])
-        curves[m] = (r["thresholds"], r["miou_curve"])
-        rows = [
-            ["background" if c == 0 else _name(names, c - 1), v] for c, v in enumerate(r["per_class_iou"])
-        ]
+        overall.append([m, r.miou, r.bg_threshold, r.fp, r.fn, r.precision, r.recall])
+        curves[m] = (r.thresholds, r.miou_curve)
+        rows = [["background" if c == 0 else _name(names, c - 1), v] for c, v in enumerate(r.per_class_iou)]
         # per (image, class) pair: IoU of the class's seed region with its mask, worst first
         pairs, ious = [], []
         for i in range(len(ds)):
@@ -205,10 +205,10 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
             gt = ds[i]["mask"].long()
             scores = class_scores(ms.maps[i : i + 1], tuple(gt.shape))[0]  # every class of the image at once
             for c in present:
-                pred, true = scores[c] > r["bg_threshold"], gt == c + 1
-                union = int((pred | true).sum())
+                pred, true = scores[c] > r.bg_threshold, gt == c + 1
                 pairs.append((i, c))
-                ious.append(int((pred & true).sum()) / union if union else 1.0)
+                counts = [(a & b).sum().double() for a, b in ((pred, true), (pred, ~true), (~pred, true))]
+                ious.append(float(iou_from_counts(*counts)))
         order = sorted(range(len(pairs)), key=lambda j: ious[j])[:num]
         panels = []
         for j in order:  # only the gallery's maps are kept, not every pair's

@@ -97,6 +97,10 @@ def _json_default(o: Any) -> Any:
 
     import numpy as np
 
+    from camkit.core.results import Result
+
+    if isinstance(o, Result):
+        return o.to_dict()
     if dataclasses.is_dataclass(o):
         return dataclasses.asdict(o)
     if isinstance(o, Path):

@@ -5,12 +5,12 @@ All functions keep the input's device and dtype and are differentiable unless no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 
 
 def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -100,22 +100,49 @@ def threshold_relative(
     return maps >= theta * ref[:, None, None]
 
 
-def mask_to_boxes(mask: torch.Tensor, mode: str = "largest") -> torch.Tensor:
-    """Boxes around the 8-connected components of one (H, W) bool mask.
+BoxMode = Literal["tight", "largest", "all"]
 
-    ``mode="largest"``: the component with the most pixels (first in scan order on ties), as a
-    (1, 4) tensor; ``"all"``: one box per component, largest first. Boxes are inclusive pixel
-    coordinates (x0, y0, x1, y1), int64, on the mask's device; an empty mask gives (0, 4).
-    Labelling runs on the CPU (scipy.ndimage), the one step with no tensor op.
+
+def masks_to_boxes(masks: torch.Tensor, mode: BoxMode = "tight") -> list[torch.Tensor]:
+    """Boxes of the foreground (nonzero pixels) of each of (B, H, W) masks.
+
+    Boxes are *inclusive* pixel coordinates (x0, y0, x1, y1): x1 is the last foreground
+    column, not one past it (torchvision's ``masks_to_boxes`` convention; OpenCV's
+    ``boundingRect`` and slices are exclusive). Returns B int64 tensors on the masks' device,
+    each (K, 4):
+
+    * ``"tight"``: the tight box of all foreground pixels, K = 1 (K = 0 for an empty mask);
+      one batched pass of tensor ops, on the masks' device.
+    * ``"largest"``: the box of the largest 8-connected component (first in scan order on
+      ties), K = 1 (0 if empty), as WSOL's "largest connected component".
+    * ``"all"``: one box per 8-connected component, largest first.
+
+    Component labelling runs on the CPU (scipy.ndimage), the one step with no tensor op.
     """
+    if masks.ndim != 3:
+        raise CamkitError(f"masks must be (B, H, W), got {tuple(masks.shape)}")
+    if mode == "tight":
+        return _tight_boxes(masks.detach().bool())
+    if mode not in ("largest", "all"):
+        raise OptionError("mode", "use tight, largest or all", mode)
+    return [_component_boxes(m, mode) for m in masks.detach().bool()]
+
+
+def _tight_boxes(masks: torch.Tensor) -> list[torch.Tensor]:
+    rows, cols = masks.any(2).to(torch.uint8), masks.any(1).to(torch.uint8)  # (B, H), (B, W)
+    h, w = rows.shape[1], cols.shape[1]
+    # argmax returns the first maximal index: the first (or, flipped, the last) foreground line
+    boxes = torch.stack(
+        [cols.argmax(1), rows.argmax(1), w - 1 - cols.flip(1).argmax(1), h - 1 - rows.flip(1).argmax(1)], 1
+    ).to(torch.int64)
+    return [boxes[i : i + 1] if ok else boxes[:0] for i, ok in enumerate(rows.any(1).tolist())]
+
+
+def _component_boxes(mask: torch.Tensor, mode: str) -> torch.Tensor:
     import numpy as np
     from scipy import ndimage
 
-    from camkit.core.errors import CamkitError
-
-    if mode not in ("largest", "all"):
-        raise CamkitError(f"--boxes {mode}: use largest or all")
-    lab, n = ndimage.label(mask.detach().bool().cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
+    lab, n = ndimage.label(mask.cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
     if n == 0:
         return torch.zeros((0, 4), dtype=torch.int64, device=mask.device)
     sizes = np.bincount(lab.ravel())[1:]

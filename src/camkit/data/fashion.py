@@ -32,11 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from scipy import ndimage
 
 from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path
+from camkit.core.ops import masks_to_boxes
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +188,6 @@ def make_canvas(
     return np.clip(canvas * 255.0 + 0.5, 0, 255).astype(np.uint8), mask
 
 
-def mask_to_box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """Tight inclusive box (x0, y0, x1, y1) of a non-empty (H, W) bool mask."""
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
-
-
 def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.ndarray]:
     """Generate one split (no caching). Arrays: images (N,S,S) uint8, masks (N,S,S) bool,
     labels (N,) int64, boxes (N,4) int32 inclusive xyxy, items (N,) source item index."""
@@ -206,7 +202,7 @@ def generate_split(root: Path, split: str, cfg: CanvasConfig) -> dict[str, np.nd
     for i, idx in enumerate(chosen):
         rng = np.random.default_rng([cfg.seed, split_id, 1, i])
         images[i], masks[i] = make_canvas(rng, x, int(idx), cfg)
-        boxes[i] = mask_to_box(masks[i])
+    boxes[:] = torch.cat(masks_to_boxes(torch.from_numpy(masks))).numpy()  # every canvas has an item
     return {
         "images": images,
         "masks": masks,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 
 log = logging.getLogger(__name__)
 
@@ -238,3 +239,41 @@ def scan_lab_layout(root: str | os.PathLike[str], split: str, num_classes: int =
     if not records:
         raise CamkitError(f"{src}: no images found")
     return records
+
+
+def find_images(
+    root_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], option: str = "images"
+) -> list[Path]:
+    """Image files (by :data:`IMAGE_EXTS`, case-insensitive), sorted, folders searched recursively.
+
+    One path: a folder of images (``option`` names the parameter in the one-line errors:
+    folder not found, no images). A sequence: image files and folders, in the given order,
+    each folder's images sorted; a missing path or an image-less folder is a one-line error.
+    """
+    if isinstance(root_or_paths, (str, os.PathLike)):
+        root = Path(root_or_paths)
+        if not root.is_dir():
+            raise OptionError(option, "folder not found", root)
+        found = _images_under(root)
+        if not found:
+            raise OptionError(option, f"no images found (extensions: {', '.join(IMAGE_EXTS)})", root)
+        return found
+    out: list[Path] = []
+    for item in root_or_paths:
+        p = Path(item)
+        if p.is_dir():
+            found = _images_under(p)
+            if not found:
+                raise CamkitError(f"{p}: no images in this folder (extensions: {', '.join(IMAGE_EXTS)})")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise CamkitError(f"{p}: no such image file or folder")
+    if not out:
+        raise CamkitError("give at least one image file or folder")
+    return out
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(q for q in root.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTS)

@@ -58,7 +58,17 @@ class AblationCAM(CAMMethod):
                 self._edit = None
         return torch.cat(scores)
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """ReLU(sum_c w_c A_c), w_c = (y - y without channel c) / y, y the target's logit: one
+        (N, h_l, w_l) map per target layer."""
         base = logits.detach()[sample, target]
         if bool((base == 0).any()):
             raise CamkitError("ablation-cam: a target score is exactly 0, so the relative drop is undefined")

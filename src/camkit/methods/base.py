@@ -15,6 +15,7 @@ installs and removes the hooks around that single call.
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -125,8 +126,10 @@ def _checked(cls: torch.Tensor, k: int) -> torch.Tensor:
     return cls
 
 
-class CAMMethod:
-    """Base class of the map methods. Subclasses implement :meth:`compute`."""
+class CAMMethod(ABC):
+    """Base class of the map methods. Subclasses implement :meth:`compute` (the maps of the
+    target pairs at each target layer); the base runs the model, hooks the layers, resolves the
+    targets, and upsamples and fuses what ``compute`` returns."""
 
     name: ClassVar[str] = ""
     #: the paper, for the docs' method table
@@ -237,6 +240,7 @@ class CAMMethod:
                 out[li] = out[li].index_copy(0, sel, g[sample[sel]])
         return out
 
+    @abstractmethod
     def compute(
         self,
         x: torch.Tensor,
@@ -246,8 +250,18 @@ class CAMMethod:
         target: torch.Tensor,
         create_graph: bool,
     ) -> list[torch.Tensor]:
-        """One raw (N, h, w) map per target layer. Subclasses implement this."""
-        raise NotImplementedError
+        """The method itself: one raw map per target layer, at that layer's resolution.
+
+        ``x``: the (B, 3, H, W) input batch (for methods that perturb it and run the model
+        again through :meth:`forward`). ``acts``: per target layer l, the (B, C_l, h_l, w_l)
+        activations of the forward pass (in the autograd graph when gradients are used; see
+        :meth:`gradients`). ``logits``: (B, K). ``sample``, ``target``: (N,) int64, map n is
+        for class ``target[n]`` of input ``sample[n]`` (pairs of a sample are contiguous).
+        ``create_graph``: the maps must stay differentiable (``differentiable=True``).
+
+        Returns ``[(N, h_l, w_l)]`` in the activations' dtype on their device, one per target
+        layer, not normalized; the base upsamples and fuses them (:meth:`fuse`).
+        """
 
     def __call__(self, x: torch.Tensor, targets: Targets = None, differentiable: bool = False) -> CAMResult:
         """Maps for ``x`` (B, 3, H, W) and ``targets`` (see :func:`expand_targets`)."""

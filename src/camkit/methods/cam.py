@@ -76,7 +76,17 @@ class CAM(CAMMethod):
         """(K, C) classifier weights -> the (K, C) weights used for the maps."""
         return weight
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """M = sum_c w[target, c] · A[sample, c] with w the classifier's (class_weights) rows:
+        one (N, h, w) map for the single target layer."""
         if self._fc is None or self._fc.in_features != acts[0].shape[1]:
             self._fc = find_classifier(self.model, acts[0].shape[1], self.classifier)
         w = self.class_weights(self._fc.weight)[target]

@@ -33,5 +33,15 @@ def first_component(a: torch.Tensor) -> torch.Tensor:
 class EigenCAM(CAMMethod):
     reference = "Muhammad & Yeasin, Eigen-CAM, IJCNN 2020"
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """ReLU of the first principal component of A[sample] (class-agnostic): one
+        (N, h_l, w_l) map per target layer."""
         return [torch.relu(first_component(a[sample])) for a in acts]

@@ -23,7 +23,17 @@ class GradCAM(CAMMethod):
         """(N, C, h, w) activations and gradients -> (N, C) weights."""
         return g.mean(dim=(2, 3))
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """ReLU(sum_c alpha_c A_c) with alpha = channel_weights(A, dy/dA), (N, C): one
+        (N, h_l, w_l) map per target layer."""
         grads = self.gradients(acts, logits, sample, target, create_graph)
         return [
             torch.relu(weighted_sum(a[sample], self.channel_weights(a[sample], g)))

@@ -39,7 +39,16 @@ class LayerCAM(CAMMethod):
             raise CamkitError(f"--layer-norm {layer_norm}: use minmax or tanh")
         self.layer_norm = layer_norm
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """ReLU(sum_c ReLU(dy/dA_c) ⊙ A_c): one (N, h_l, w_l) map per target layer."""
         grads = self.gradients(acts, logits, sample, target, create_graph)
         return [torch.relu((torch.relu(g) * a[sample]).sum(1)) for a, g in zip(acts, grads, strict=True)]
 

@@ -79,7 +79,17 @@ class LPCAM(CAMMethod):
         self._fg = _mean_matrix(protos.fg)
         self._bg = _mean_matrix(protos.bg)
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """Cosine similarity to the target's foreground prototypes minus that to its
+        background prototypes (foreground only for LPCAM-F): one (N, h, w) map, one layer."""
         f = acts[0]
         if logits.shape[1] != self.protos.num_classes:
             raise CamkitError(

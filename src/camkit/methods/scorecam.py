@@ -67,7 +67,17 @@ class ScoreCAM(CAMMethod):
             scores[sel] = self.forward(x[None] * masks[sel, None])[:, target]
         return scores
 
-    def compute(self, x, acts, logits, sample, target, create_graph):  # type: ignore[no-untyped-def]
+    def compute(
+        self,
+        x: torch.Tensor,
+        acts: list[torch.Tensor],
+        logits: torch.Tensor,
+        sample: torch.Tensor,
+        target: torch.Tensor,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
+        """ReLU(sum_c softmax(s)_c A_c), s_c the target's score on the input masked by the
+        normalized, upsampled A_c: one (N, h_l, w_l) map per target layer."""
         out = []
         for a in acts:
             s = torch.stack(

@@ -1,6 +1,15 @@
 """Metrics: pure tensor functions plus thin streaming accumulators."""
 
 from camkit.metrics.classification import Accuracy, topk_correct
-from camkit.metrics.iou import IoUSweep, default_thresholds, iou, iou_curve, sweep_counts
+from camkit.metrics.iou import IoUSweep, default_thresholds, iou, iou_curve, iou_from_counts, sweep_counts
 
-__all__ = ["Accuracy", "IoUSweep", "default_thresholds", "iou", "iou_curve", "sweep_counts", "topk_correct"]
+__all__ = [
+    "Accuracy",
+    "IoUSweep",
+    "default_thresholds",
+    "iou",
+    "iou_curve",
+    "iou_from_counts",
+    "sweep_counts",
+    "topk_correct",
+]

@@ -15,11 +15,14 @@ The model should be in eval mode; it is not changed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from camkit.core.errors import CamkitError
 from camkit.core.ops import logits_of
+from camkit.core.results import Result
 
 
 def gaussian_blur(x: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
@@ -35,6 +38,23 @@ def _probs(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, batch_size:
     return torch.cat(out).gather(1, targets[:, None])[:, 0]
 
 
+@dataclass(frozen=True)
+class DeletionInsertion(Result):
+    """Deletion or insertion curves: ``curve`` (B, steps+1) target probabilities after each
+    step, ``auc`` (B,) their areas in [0, 1]."""
+
+    curve: torch.Tensor
+    auc: torch.Tensor
+
+
+@dataclass(frozen=True)
+class DropIncrease(Result):
+    """Average Drop (%) and Increase in Confidence (%) over a batch."""
+
+    average_drop: float
+    increase_in_confidence: float
+
+
 @torch.no_grad()
 def deletion_insertion(
     model: nn.Module,
@@ -45,7 +65,7 @@ def deletion_insertion(
     steps: int = 50,
     substrate: torch.Tensor | None = None,
     batch_size: int = 64,
-) -> dict[str, torch.Tensor]:
+) -> DeletionInsertion:
     """Deletion or insertion curves and their AUCs.
 
     images (B, 3, H, W); maps (B, H, W) at image size (any scale: only the order matters);
@@ -75,13 +95,13 @@ def deletion_insertion(
         probs.append(_probs(model, x, targets, batch_size))
     curve = torch.stack(probs, dim=1)  # (B, steps+1)
     auc = (curve[:, 1:] + curve[:, :-1]).sum(1) / (2 * steps)
-    return {"curve": curve, "auc": auc}
+    return DeletionInsertion(curve, auc)
 
 
 @torch.no_grad()
 def average_drop_increase(
     model: nn.Module, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, batch_size: int = 64
-) -> dict[str, float]:
+) -> DropIncrease:
     """Average Drop (%) and Increase in Confidence (%) for (B, H, W) maps in [0, 1]."""
     if maps.shape != (images.shape[0], *images.shape[2:]):
         raise CamkitError(
@@ -92,7 +112,4 @@ def average_drop_increase(
     y = _probs(model, images, targets, batch_size)
     o = _probs(model, images * maps[:, None], targets, batch_size)
     drop = (y - o).clamp(min=0) / y.clamp(min=1e-12)
-    return {
-        "average_drop": float(drop.mean() * 100),
-        "increase_in_confidence": float((o > y).float().mean() * 100),
-    }
+    return DropIncrease(float(drop.mean() * 100), float((o > y).float().mean() * 100))

@@ -7,9 +7,12 @@ when only one is empty it is 0. Results never contain NaN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from camkit.core.errors import CamkitError
+from camkit.core.results import Result
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
@@ -17,13 +20,24 @@ def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
         raise CamkitError(f"map and mask sizes differ: {tuple(pred.shape)} vs {tuple(gt.shape)}")
 
 
+def iou_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, empty: float = 1.0) -> torch.Tensor:
+    """IoU = tp / (tp + fp + fn) from pixel (or box-area) counts of any, equal shape.
+
+    Where the union tp + fp + fn is 0 (nothing predicted, nothing to find) the IoU is
+    ``empty``: 1 for per-image IoU (the module's convention), 0 where such a class is left
+    out of the mean anyway (semantic segmentation). The division is torch's: integer counts
+    give float32 (torch's default float), float counts keep their dtype. Never NaN.
+    """
+    union = tp + fp + fn
+    ratio = tp / union.clamp(min=1)
+    return torch.where(union > 0, ratio, torch.full_like(ratio, empty))
+
+
 def iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Per-image IoU of boolean masks. (B, H, W), (B, H, W) -> (B,) float32."""
     _check(pred, gt)
     pred, gt = pred.bool().flatten(1), gt.bool().flatten(1)
-    inter = (pred & gt).sum(1).float()
-    union = (pred | gt).sum(1).float()
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+    return iou_from_counts((pred & gt).sum(1), (pred & ~gt).sum(1), (~pred & gt).sum(1))
 
 
 def default_thresholds(step: float = 0.01) -> torch.Tensor:
@@ -68,8 +82,19 @@ def sweep_counts(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor)
 def iou_curve(maps: torch.Tensor, gt: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Per-image IoU at every threshold. (B, H, W), (B, H, W), (T,) -> (B, T) float64."""
     inter, pred, area = sweep_counts(maps, gt, thresholds)
-    union = pred + area - inter
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union, dtype=torch.float64))
+    return iou_from_counts(inter, pred - inter, area - inter).double()
+
+
+@dataclass(frozen=True)
+class IoUCurve(Result):
+    """Mean IoU over images at every threshold (``miou_curve`` over ``thresholds``), its peak
+    and the threshold of the peak."""
+
+    thresholds: list[float]
+    miou_curve: list[float]
+    peak_iou: float
+    peak_threshold: float
+    images: int
 
 
 class IoUSweep:
@@ -89,18 +114,18 @@ class IoUSweep:
         self.total += curve.sum(0).cpu()
         self.count += curve.shape[0]
 
-    def compute(self) -> dict[str, object]:
+    def compute(self) -> IoUCurve:
         if self.count == 0:
             raise CamkitError("no images with masks were scored; check that the split has masks")
         curve = self.total / self.count
         k = int(torch.argmax(curve))
-        return {
-            "thresholds": [round(float(t), 6) for t in self.thresholds],
-            "miou_curve": [float(v) for v in curve],
-            "peak_iou": float(curve[k]),
-            "peak_threshold": round(float(self.thresholds[k]), 6),
-            "images": self.count,
-        }
+        return IoUCurve(
+            thresholds=[round(float(t), 6) for t in self.thresholds],
+            miou_curve=[float(v) for v in curve],
+            peak_iou=float(curve[k]),
+            peak_threshold=round(float(self.thresholds[k]), 6),
+            images=self.count,
+        )
 
     def miou_at(self, threshold: float) -> float:
         """Mean IoU at the grid threshold nearest to ``threshold``."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from camkit.core.errors import CamkitError
+from camkit.metrics.iou import iou_from_counts
 
 
 def confusion_matrix(
@@ -54,7 +55,11 @@ def scores_from_confusion(conf: torch.Tensor) -> dict[str, object]:
     def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
         return torch.where(den > 0, num / den.clamp(min=1), torch.zeros_like(num))
 
-    iou, fp, fn = ratio(tp, union), ratio(pr - tp, union), ratio(gt - tp, union)
+    iou, fp, fn = (
+        iou_from_counts(tp, pr - tp, gt - tp, empty=0.0),
+        ratio(pr - tp, union),
+        ratio(gt - tp, union),
+    )
     precision, recall = ratio(tp, pr), ratio(tp, gt)
     fg = present.clone()
     fg[0] = False

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from camkit.core.errors import CamkitError
+from camkit.metrics.iou import iou_from_counts
 
 IOU_THRESHOLDS_V2 = (30, 50, 70)
 
@@ -89,8 +90,7 @@ def box_iou(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> torch
     inter = (rb - lt + 1).clamp(min=0).prod(-1)
     area_a = ((a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1))[:, None]
     area_b = ((b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1))[None, :]
-    union = area_a + area_b - inter
-    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+    return iou_from_counts(inter, area_a - inter, area_b - inter, empty=0.0)
 
 
 class BoxAccuracy:

@@ -8,7 +8,9 @@ images is reported at a chosen threshold and over a sweep (0 to 1, step 0.01) wi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import minmax, upsample
-from camkit.metrics.iou import default_thresholds, iou, sweep_counts
+from camkit.core.ops import masks_to_boxes, minmax, upsample
+from camkit.core.results import Result
+from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
 
@@ -31,6 +34,51 @@ def normalized_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return upsample(minmax(maps.float()), size).clamp_(0, 1)
 
 
+@dataclass(frozen=True)
+class WsolScores(Result):
+    """WSOL scores (%) of a map set (see camkit.metrics.wsol); None where nothing was scored.
+    ``max_box_acc_threshold`` and ``max_box_acc_v2_per_iou`` are None (and left out of
+    ``to_dict()``) when no image has a non-empty mask."""
+
+    pxap: float | None
+    pr_curve: dict[str, list[float]]
+    max_box_acc: float | None = None
+    max_box_acc_threshold: float | None = None
+    gt_known_loc: float | None = None
+    top1_loc: float | None = None
+    max_box_acc_v2: float | None = None
+    max_box_acc_v2_per_iou: dict[str, float] | None = None
+
+    def _omitted(self) -> set[str]:
+        return {k for k in ("max_box_acc_threshold", "max_box_acc_v2_per_iou") if getattr(self, k) is None}
+
+
+@dataclass(frozen=True)
+class MapScores(Result):
+    """What :func:`score_maps` measures. Curves are over ``thresholds``; ``per_image_iou`` is
+    at ``threshold``, one entry per image with a mask (``image_index``: its split position);
+    ``segmentation``: the background/foreground scores there (miou, fp, fn, precision,
+    recall, pixel_accuracy). ``to_dict()`` is flat: the WSOL fields sit beside the others."""
+
+    threshold: float
+    miou: float
+    peak_iou: float
+    peak_threshold: float
+    images: int
+    thresholds: list[float]
+    miou_curve: list[float]
+    per_image_iou: list[float]
+    image_index: list[int]
+    segmentation: dict[str, float]
+    wsol: WsolScores | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        wsol = out.pop("wsol")
+        extra = {k: out.pop(k) for k in self.__dict__.get("_extra", {})}
+        return {**out, **(wsol or {}), **extra}
+
+
 def score_maps(
     ms: MapSet,
     ds: Dataset,
@@ -38,7 +86,7 @@ def score_maps(
     step: float = 0.01,
     batch_size: int = 128,
     wsol: bool = False,
-) -> dict[str, object]:
+) -> MapScores:
     """Score ``ms`` against the masks of ``ds`` (same order) in one pass over the maps.
 
     Always: mean IoU at ``threshold`` (None: at the peak), ``peak_iou``, ``peak_threshold``,
@@ -76,12 +124,7 @@ def score_maps(
             maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
             gt = masks[keep]
             inter, pred, area = sweep_counts(maps, gt, thr)
-            union = pred + area - inter
-            curves.append(
-                torch.where(
-                    union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64)
-                ).float()
-            )
+            curves.append(iou_from_counts(inter, pred - inter, area - inter).float())
             # dataset-level background/foreground confusion at every threshold: tp, fp, fn, tn
             pixels = gt[0].numel()
             counts += torch.stack([inter, pred - inter, area - inter, pixels - pred - area + inter], -1).sum(
@@ -89,10 +132,10 @@ def score_maps(
             )
             if wsol:
                 pxap.update(maps, gt)
-                boxes = [mask_box(m) for m in gt]
+                boxes = [bx.numpy() for bx in masks_to_boxes(gt)]  # tight inclusive (1, 4); (0, 4) if empty
                 sel = scored[-1]
                 correct = ms.preds[sel] == ms.labels[sel]
-                nonempty = [i for i, bx in enumerate(boxes) if bx is not None]
+                nonempty = [i for i, bx in enumerate(boxes) if len(bx)]
                 if nonempty:
                     idx = torch.tensor(nonempty)
                     box_v1.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
@@ -108,44 +151,41 @@ def score_maps(
     t_idx = k if threshold is None else int(torch.argmin((thr - threshold).abs()))
     tp, fp, fn, tn = counts[t_idx].tolist()
     conf = torch.tensor([[tn, fp], [fn, tp]])  # rows: ground truth (background, foreground)
-    out: dict[str, object] = {
-        "threshold": round(float(thr[t_idx]), 6),
-        "miou": float(curve[t_idx]),
-        "peak_iou": float(curve[k]),
-        "peak_threshold": round(float(thr[k]), 6),
-        "images": per.shape[0],
-        "thresholds": [round(float(t), 6) for t in thr],
-        "miou_curve": [float(v) for v in curve],
-        "per_image_iou": [round(float(v), 6) for v in per[:, t_idx]],
-        "image_index": torch.cat(scored).tolist(),  # the split position of each per_image_iou entry
-        "segmentation": {k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},
+    return MapScores(
+        threshold=round(float(thr[t_idx]), 6),
+        miou=float(curve[t_idx]),
+        peak_iou=float(curve[k]),
+        peak_threshold=round(float(thr[k]), 6),
+        images=per.shape[0],
+        thresholds=[round(float(t), 6) for t in thr],
+        miou_curve=[float(v) for v in curve],
+        per_image_iou=[round(float(v), 6) for v in per[:, t_idx]],
+        image_index=torch.cat(scored).tolist(),
+        segmentation={k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},  # type: ignore[misc]
+        wsol=_wsol_scores(pxap, box_v1, box_v2) if wsol else None,
+    )
+
+
+def _wsol_scores(pxap: Any, box_v1: Any, box_v2: Any) -> WsolScores:
+    precision, recall = pxap.curve()
+    pr = {
+        "precision": [float(v) for v in np.nan_to_num(precision)],
+        "recall": [float(v) for v in np.nan_to_num(recall)],
     }
-    if wsol:
-        out["pxap"] = pxap.compute() if float(pxap.pos.sum()) > 0 else None
-        precision, recall = pxap.curve()
-        out["pr_curve"] = {
-            "precision": [float(v) for v in np.nan_to_num(precision)],
-            "recall": [float(v) for v in np.nan_to_num(recall)],
-        }
-        if box_v1.count:
-            v1, v2 = box_v1.compute(), box_v2.compute()
-            out["max_box_acc"] = v1["max_box_acc"]
-            out["max_box_acc_threshold"] = v1["per_iou"][50]["best_threshold"]
-            out["gt_known_loc"] = v1["max_box_acc"]
-            out["top1_loc"] = v1["per_iou"][50]["top1_loc"]
-            out["max_box_acc_v2"] = v2["max_box_acc"]
-            out["max_box_acc_v2_per_iou"] = {str(d): v2["per_iou"][d]["max_box_acc"] for d in (30, 50, 70)}
-        else:
-            out.update({"max_box_acc": None, "max_box_acc_v2": None, "gt_known_loc": None, "top1_loc": None})
-    return out
-
-
-def mask_box(mask: torch.Tensor) -> np.ndarray | None:
-    """The tight inclusive box (1, 4) of a (H, W) mask's foreground (label 1); None if empty."""
-    ys, xs = torch.nonzero(mask == 1, as_tuple=True)
-    if ys.numel() == 0:
-        return None
-    return np.array([[int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]])
+    px = pxap.compute() if float(pxap.pos.sum()) > 0 else None
+    if not box_v1.count:
+        return WsolScores(px, pr)
+    v1, v2 = box_v1.compute(), box_v2.compute()
+    return WsolScores(
+        pxap=px,
+        pr_curve=pr,
+        max_box_acc=v1["max_box_acc"],
+        max_box_acc_threshold=v1["per_iou"][50]["best_threshold"],
+        gt_known_loc=v1["max_box_acc"],
+        top1_loc=v1["per_iou"][50]["top1_loc"],
+        max_box_acc_v2=v2["max_box_acc"],
+        max_box_acc_v2_per_iou={str(d): v2["per_iou"][d]["max_box_acc"] for d in (30, 50, 70)},
+    )
 
 
 def whole_image_iou(masks: torch.Tensor) -> torch.Tensor:
@@ -167,19 +207,39 @@ def mean_box_size(ds: Dataset, batch_size: int = 256) -> tuple[float, float]:
     """Mean (height, width) of the masks' tight boxes over a split (e.g. train)."""
     hs, ws = [], []
     for masks, has in _mask_batches(ds, batch_size):
-        for m in masks[has.bool()]:
-            ys, xs = torch.nonzero(m, as_tuple=True)
-            if ys.numel():
-                hs.append(float(ys.max() - ys.min() + 1))
-                ws.append(float(xs.max() - xs.min() + 1))
+        for box in masks_to_boxes(masks[has.bool()]):
+            if len(box):
+                x0, y0, x1, y1 = box[0].tolist()
+                hs.append(float(y1 - y0 + 1))
+                ws.append(float(x1 - x0 + 1))
     if not hs:
         raise CamkitError("no masks to measure the mean object size from")
     return sum(hs) / len(hs), sum(ws) / len(ws)
 
 
-def baseline_scores(
-    ds: Dataset, box_hw: tuple[float, float], batch_size: int = 256
-) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class BaselineScore(Result):
+    """A threshold-free baseline's mean IoU (``peak_threshold`` is always None); ``box_hw``:
+    the centred box's (height, width), None (and left out of ``to_dict()``) otherwise."""
+
+    miou: float
+    peak_iou: float
+    peak_threshold: None = None
+    box_hw: list[float] | None = None
+
+    def _omitted(self) -> set[str]:
+        return {"box_hw"} if self.box_hw is None else set()
+
+
+@dataclass(frozen=True)
+class BaselineScores(Result):
+    """The two trivial baselines of :func:`baseline_scores`."""
+
+    whole_image: BaselineScore
+    centre_box: BaselineScore
+
+
+def baseline_scores(ds: Dataset, box_hw: tuple[float, float], batch_size: int = 256) -> BaselineScores:
     """Mean IoU of the whole-image and centred-box baselines (threshold-free)."""
     whole, centre = [], []
     for masks, has in _mask_batches(ds, batch_size):
@@ -190,10 +250,7 @@ def baseline_scores(
         box = centre_box_mask(tuple(masks.shape[-2:]), box_hw).expand_as(masks)
         centre.append(iou(box, masks))
     w, c = torch.cat(whole).mean().item(), torch.cat(centre).mean().item()
-    return {
-        "whole_image": {"miou": w, "peak_iou": w, "peak_threshold": None},
-        "centre_box": {"miou": c, "peak_iou": c, "peak_threshold": None, "box_hw": list(box_hw)},
-    }
+    return BaselineScores(BaselineScore(w, w), BaselineScore(c, c, box_hw=list(box_hw)))
 
 
 def folder_iou(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, float]:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from camkit.core import runs
 from camkit.core.dist import World, all_sum, barrier
 from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
@@ -73,7 +74,7 @@ def extract_shards(
     written = skipped = 0
     for k in batches:
         idx = list(range(k * batch_size, min(n, (k + 1) * batch_size)))
-        missing = [i for i in idx if not (out / file_name(ids[i])).is_file()]
+        missing = [idx[j] for j in runs.missing([out / file_name(ids[i]) for i in idx])]
         skipped += len(idx) - len(missing)
         if missing:
             ms = extract(

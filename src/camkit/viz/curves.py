@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from camkit.core.io import atomic_path
+from camkit.viz.grid import figure_grid
 
 
 @contextlib.contextmanager
 def _figure(path: str | os.PathLike[str], size: tuple[float, float], title: str) -> Iterator[Any]:
     """Yield the axes of a new figure; on exit set the title, lay out and save it atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=size)
-    try:
+    with figure_grid(path, 1, 1, size, dpi=110) as (_, axes):
+        ax = axes[0][0]
         yield ax
         if title:
             ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        with atomic_path(Path(path)) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    finally:
-        plt.close(fig)
 
 
 def _unit_axes(ax: Any, xlabel: str, ylabel: str, ymax: float = 1.0) -> None:
@@ -41,7 +30,9 @@ def _unit_axes(ax: Any, xlabel: str, ylabel: str, ymax: float = 1.0) -> None:
 
 
 def plot_iou_curve(
-    path: str | os.PathLike[str], curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = ""
+    path: str | os.PathLike[str],
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
 ) -> None:
     """Mean IoU against threshold, one line per name: {name: (thresholds, miou)}; peaks marked."""
     with _figure(path, (5, 3.6), title) as ax:

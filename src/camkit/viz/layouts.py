@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from camkit.core.io import atomic_path
+from camkit.viz.grid import figure_grid
 from camkit.viz.overlay import DEFAULT_CMAP, overlay, to_uint8_image
 
 
@@ -52,41 +53,21 @@ def overlays(
     return [overlay(images[i], maps[i], alpha, cmap) for i in range(images.shape[0])]
 
 
-def _save_figure(fig: object, path: str | os.PathLike[str], dpi: int) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-
-
-def _pyplot() -> object:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def labelled_grid(
     path: str | os.PathLike[str], panels: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4,
     tile: float = 2.2, dpi: int = 100,
 ) -> None:  # fmt: skip
     """The study's labelled grid: panels in rows of ``cols``, each with its (multi-line) title,
     e.g. the label and the top-3 predictions with their scores."""
-    plt = _pyplot()
     n = len(panels)
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * tile, rows * (tile + 0.45)), squeeze=False)  # type: ignore[attr-defined]
-    for k in range(rows * cols):
-        ax = axes[k // cols][k % cols]
-        ax.axis("off")
-        if k < n:
-            ax.imshow(panels[k])
-            ax.set_title(titles[k], fontsize=7, loc="left")
-    fig.tight_layout()
-    _save_figure(fig, path, dpi)
+    with figure_grid(path, rows, cols, (tile, tile + 0.45), dpi) as (_, axes):
+        for k in range(rows * cols):
+            ax = axes[k // cols][k % cols]
+            ax.axis("off")
+            if k < n:
+                ax.imshow(panels[k])
+                ax.set_title(titles[k], fontsize=7, loc="left")
 
 
 def compact_grid(
@@ -120,21 +101,18 @@ def method_comparison(
 ) -> None:
     """One row per image: the image, then each method's overlay, titled with its IoU when
     ``ious`` has one. images (B, 3, H, W); maps {method: (B, H, W) in [0, 1]}."""
-    plt = _pyplot()
     names = list(maps)
     n, cols = images.shape[0], len(names) + 1
-    fig, axes = plt.subplots(n, cols, figsize=(cols * tile, n * (tile + 0.25)), squeeze=False)  # type: ignore[attr-defined]
-    for i in range(n):
-        axes[i][0].imshow(to_uint8_image(images[i]))
-        axes[i][0].set_title(row_titles[i], fontsize=7)
-        for j, m in enumerate(names, start=1):
-            axes[i][j].imshow(overlay(images[i], maps[m][i], alpha, cmap))
-            title = m if ious is None or ious.get(m) is None else f"{m}  IoU {ious[m][i]:.2f}"
-            axes[i][j].set_title(title, fontsize=7)
-        for ax in axes[i]:
-            ax.axis("off")
-    fig.tight_layout()
-    _save_figure(fig, path, dpi)
+    with figure_grid(path, n, cols, (tile, tile + 0.25), dpi) as (_, axes):
+        for i in range(n):
+            axes[i][0].imshow(to_uint8_image(images[i]))
+            axes[i][0].set_title(row_titles[i], fontsize=7)
+            for j, m in enumerate(names, start=1):
+                axes[i][j].imshow(overlay(images[i], maps[m][i], alpha, cmap))
+                title = m if ious is None or ious.get(m) is None else f"{m}  IoU {ious[m][i]:.2f}"
+                axes[i][j].set_title(title, fontsize=7)
+            for ax in axes[i]:
+                ax.axis("off")
 
 
 def top_k_title(

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from camkit.core.io import atomic_path
+from camkit.viz.grid import figure_grid
 
 DEFAULT_CMAP = "jet"
 
@@ -64,35 +65,26 @@ def comparison_grid(
 
     images (B, 3, H, W) in [0, 1]; maps (B, H, W) in [0, 1]; gt (B, H, W) bool or None.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     cols = 4 if gt is not None else 3
     n = images.shape[0]
-    fig, axes = plt.subplots(n, cols, figsize=(cols * tile, n * tile), squeeze=False)
     heads = ["image", "CAM overlay", f"mask (t={threshold:.2f})", "ground truth"][:cols]
-    for i in range(n):
-        panels = [
-            to_uint8_image(images[i]),
-            overlay(images[i], maps[i], alpha, cmap),
-            mask_image(maps[i] >= threshold),
-        ]
-        if gt is not None:
-            panels.append(mask_image(gt[i]))
-        for j, p in enumerate(panels):
-            ax = axes[i][j]
-            ax.imshow(p, cmap="gray" if p.ndim == 2 else None, vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(heads[j], fontsize=8)
-        axes[i][0].set_ylabel(titles[i], fontsize=7)
-    fig.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    with figure_grid(path, n, cols, tile) as (_, axes):
+        for i in range(n):
+            panels = [
+                to_uint8_image(images[i]),
+                overlay(images[i], maps[i], alpha, cmap),
+                mask_image(maps[i] >= threshold),
+            ]
+            if gt is not None:
+                panels.append(mask_image(gt[i]))
+            for j, p in enumerate(panels):
+                ax = axes[i][j]
+                ax.imshow(p, cmap="gray" if p.ndim == 2 else None, vmin=0, vmax=255)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(heads[j], fontsize=8)
+            axes[i][0].set_ylabel(titles[i], fontsize=7)
 
 
 def write_visuals(

@@ -21,6 +21,7 @@ swept over θ and its peak reported.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -28,7 +29,8 @@ from torch.utils.data import DataLoader, Dataset
 from camkit.core.errors import CamkitError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import normalize, percentile, upsample
-from camkit.metrics.iou import default_thresholds, sweep_counts
+from camkit.core.results import Result
+from camkit.metrics.iou import default_thresholds, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
 
@@ -97,6 +99,41 @@ class SeedSweep:
         return conf
 
 
+@dataclass(frozen=True)
+class SeedScores(Result):
+    """What :func:`score_seeds` measures: the scores at ``bg_threshold`` (mIoU with background;
+    FP, FN, precision, recall over the foreground classes), the peak of the sweep, and the
+    sweep itself (``miou_curve`` over ``thresholds``)."""
+
+    bg_threshold: float
+    peak_bg_threshold: float
+    peak_miou: float
+    miou: float
+    fp: float
+    fn: float
+    precision: float
+    recall: float
+    pixel_accuracy: float
+    per_class_iou: list[float]
+    thresholds: list[float]
+    miou_curve: list[float]
+    norm: str
+    images: int
+
+
+@dataclass(frozen=True)
+class ClassPeakIoU(Result):
+    """What :func:`class_peak_iou` measures: the peak mean IoU over (image, class) pairs and
+    its θ, and the curve (``miou_curve`` over ``thresholds``)."""
+
+    peak_iou: float
+    peak_theta: float
+    reference: str
+    pairs: int
+    thresholds: list[float]
+    miou_curve: list[float]
+
+
 def score_seeds(
     ms: MapSet,
     ds: Dataset,
@@ -104,7 +141,7 @@ def score_seeds(
     step: float = 0.01,
     norm: str = "relu-max",
     batch_size: int = 64,
-) -> dict[str, object]:
+) -> SeedScores:
     """Seed scores of a class map set against the class masks of ``ds`` (same order).
 
     Sweeps the background threshold over [0, 1) in ``step`` and reports the peak (mIoU with
@@ -135,17 +172,17 @@ def score_seeds(
     best = max(range(len(curve)), key=lambda i: curve[i])
     at = best if bg_threshold is None else int(torch.argmin((thr - bg_threshold).abs()))
     res = scores_from_confusion(conf[at])
-    return {
-        "bg_threshold": round(float(thr[at]), 6),
-        "peak_bg_threshold": round(float(thr[best]), 6),
-        "peak_miou": curve[best],
-        **{key: res[key] for key in ("miou", "fp", "fn", "precision", "recall", "pixel_accuracy")},
-        "per_class_iou": res["per_class"]["iou"],  # type: ignore[index]
-        "thresholds": [round(float(v), 6) for v in thr],
-        "miou_curve": curve,
-        "norm": norm,
-        "images": len(ms),
-    }
+    return SeedScores(
+        bg_threshold=round(float(thr[at]), 6),
+        peak_bg_threshold=round(float(thr[best]), 6),
+        peak_miou=curve[best],  # type: ignore[arg-type]
+        **{key: res[key] for key in ("miou", "fp", "fn", "precision", "recall", "pixel_accuracy")},  # type: ignore[arg-type]
+        per_class_iou=res["per_class"]["iou"],  # type: ignore[index]
+        thresholds=[round(float(v), 6) for v in thr],
+        miou_curve=curve,  # type: ignore[arg-type]
+        norm=norm,
+        images=len(ms),
+    )
 
 
 def class_peak_iou(
@@ -155,7 +192,7 @@ def class_peak_iou(
     q: float = 98.0,
     step: float = 0.01,
     batch_size: int = 64,
-) -> dict[str, object]:
+) -> ClassPeakIoU:
     """Bae et al.'s peak IoU over every (image, present class) pair: binarize ``M' >= θ · ref``
     (ref = max, or the ``q``-th percentile with ``reference="percentile"``, PaS) and sweep θ
     over [0, 1]."""
@@ -177,23 +214,18 @@ def class_peak_iou(
             )
             target = gt[s] == (c + 1)[:, None, None]
             inter, pred, area = sweep_counts(rel, target, thr)
-            union = pred + area - inter
-            curves.append(
-                torch.where(
-                    union > 0, inter / union.clamp(min=1), torch.ones_like(union, dtype=torch.float64)
-                )
-            )
+            curves.append(iou_from_counts(inter, pred - inter, area - inter).double())
         start += b
     if not curves:
         raise CamkitError("no image has a labelled class; nothing to score")
     per = torch.cat(curves)
     curve = per.mean(0)
     k = int(torch.argmax(curve))
-    return {
-        "peak_iou": float(curve[k]),
-        "peak_theta": round(float(thr[k]), 6),
-        "reference": reference,
-        "pairs": per.shape[0],
-        "thresholds": [round(float(v), 6) for v in thr],
-        "miou_curve": [float(v) for v in curve],
-    }
+    return ClassPeakIoU(
+        peak_iou=float(curve[k]),
+        peak_theta=round(float(thr[k]), 6),
+        reference=reference,
+        pairs=per.shape[0],
+        thresholds=[round(float(v), 6) for v in thr],
+        miou_curve=[float(v) for v in curve],
+    )

@@ -12,6 +12,7 @@ import json
 import logging
 import statistics
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
+from camkit.core.runs import TrainingState, load_or_compute, training_state
 from camkit.data.datasets import build_split
 from camkit.methods.cam import class_activation_map
 from camkit.models.checkpoint import load_checkpoint
@@ -75,16 +77,9 @@ def run_equivariance_study(
             cfg.mode = "seg" if transforms else "cam"
             cfg.train.seg_transforms = list(transforms) or ["scale:0.5"]
             run_dir = out / cfg.train.exp_id
-            done = run_dir / "study_scores.json"
-            if done.is_file():
-                rows.setdefault(name, []).append(json.loads(done.read_text()))
-                continue
-            cfg.train.resume = (run_dir / "last.pt").is_file() and not (run_dir / "summary.json").is_file()
-            if not (run_dir / "summary.json").is_file():
-                log.info("study: training %s (seed %d)", name, seed)
-                train_run(cfg, mk())
-            scores = _score(cfg, run_dir)
-            write_json(done, scores)
+            scores = load_or_compute(
+                run_dir / "study_scores.json", partial(_train_and_score, cfg, run_dir, mk)
+            )
             rows.setdefault(name, []).append(scores)
     table = {name: {m: _mean_std([r[m] for r in rs]) for m in METRICS} for name, rs in rows.items()}
     result = {
@@ -111,6 +106,16 @@ def _run_config(out: Path, study: dict[str, Any], quick: bool, seed: int) -> Any
         if key in study:
             setattr(cfg.data, key, study[key])
     return cfg
+
+
+def _train_and_score(cfg: Any, run_dir: Path, mk: Callable[[], Progress | None]) -> dict[str, float]:
+    """Train the run (or resume it, or reuse it when finished), then score it."""
+    state = training_state(run_dir)
+    if state is not TrainingState.DONE:
+        cfg.train.resume = state is TrainingState.RESUME
+        log.info("study: training %s", cfg.train.exp_id)
+        train_run(cfg, mk())
+    return _score(cfg, run_dir)
 
 
 def _score(cfg: Any, run_dir: Path) -> dict[str, float]:
@@ -149,11 +154,7 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None:
     """First ``n`` test images (rows) × variants (columns), seed of the first run, CAM overlays."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    from camkit.viz.grid import figure_grid
     from camkit.viz.overlay import overlay
 
     names = list(study["variants"])
@@ -163,22 +164,18 @@ def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None
     n = min(n, len(ds))
     images = torch.stack([ds[i]["image"] for i in range(n)])
     labels = torch.stack([ds[i]["label"] for i in range(n)])
-    fig, axes = plt.subplots(n, len(names), figsize=(1.6 * len(names), 1.6 * n), squeeze=False)
-    for j, name in enumerate(names):
-        model, _ = load_checkpoint(out / f"{name}-seed{seed}" / "best.safetensors", cfg.model)
-        with torch.no_grad():
-            o = model.eval()(images)
-        maps = normalized_maps(
-            class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
-        )
-        for i in range(n):
-            ax = axes[i][j]
-            ax.imshow(overlay(images[i], maps[i]))
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=7)
-    fig.tight_layout()
-    with atomic_path(out / "overlays.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    with figure_grid(out / "overlays.png", n, len(names), 1.6) as (_, axes):
+        for j, name in enumerate(names):
+            model, _ = load_checkpoint(out / f"{name}-seed{seed}" / "best.safetensors", cfg.model)
+            with torch.no_grad():
+                o = model.eval()(images)
+            maps = normalized_maps(
+                class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
+            )
+            for i in range(n):
+                ax = axes[i][j]
+                ax.imshow(overlay(images[i], maps[i]))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(name, fontsize=7)

@@ -24,6 +24,7 @@ import json
 import logging
 import statistics
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
+from camkit.core.runs import TrainingState, load_or_compute, training_state
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
 from camkit.methods.prototypes import PrototypeConfig, load_prototypes, save_prototypes
@@ -104,8 +106,9 @@ def _run_config(out: Path, s: dict[str, Any], seed: int, name: str) -> RunConfig
 
 def _train(cfg: RunConfig, progress: Progress | None) -> Path:
     run_dir = Path(cfg.train.out) / cfg.train.exp_id
-    if not (run_dir / "summary.json").is_file():
-        cfg.train.resume = (run_dir / "last.pt").is_file()
+    state = training_state(run_dir)
+    if state is not TrainingState.DONE:
+        cfg.train.resume = state is TrainingState.RESUME
         log.info("study: training %s", cfg.train.exp_id)
         train_run(cfg, progress)
     return run_dir
@@ -118,10 +121,12 @@ def _seed_scores(ms_val: Any, val: Any, ms_test: Any, test: Any) -> dict[str, fl
 
 
 def score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
-    """Train (or reuse) the three models of ``seed`` and score every row of the three tables."""
-    done = out / f"scores-seed{seed}.json"
-    if done.is_file():
-        return json.loads(done.read_text())
+    """Train (or reuse) the three models of ``seed`` and score every row of the three tables
+    (or reuse the scores, when ``scores-seed<seed>.json`` is there)."""
+    return load_or_compute(out / f"scores-seed{seed}.json", partial(_score_seed, out, s, seed, mk))
+
+
+def _score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
     cfgs = {n: _run_config(out, s, seed, n) for n in ("gap", "tap", "recam")}
     runs = {n: _train(cfgs[n], mk()) for n in ("gap", "tap", "recam")}
     device = resolve_device("auto")
@@ -135,15 +140,15 @@ def score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progres
     # LPCAM's τ is chosen per seed on val (seed mIoU of LPCAM) among ``lpcam_taus``
     best: tuple[float, float, Any] | None = None
     for tau in s["lpcam_taus"]:
-        proto_file = out / f"prototypes-seed{seed}-tau{tau}.safetensors"
-        if proto_file.is_file():
-            p = load_prototypes(proto_file)
-        else:
-            pcfg = PrototypeConfig(**{**s["prototypes"], "tau": tau, "seed": seed})
-            p = build_prototypes(
+        pcfg = PrototypeConfig(**{**s["prototypes"], "tau": tau, "seed": seed})
+        p = load_or_compute(
+            out / f"prototypes-seed{seed}-tau{tau}.safetensors",
+            lambda pcfg=pcfg: build_prototypes(
                 models["gap"], build_split(data, "train", augment=False), pcfg, device=device
-            )
-            save_prototypes(proto_file, p)
+            ),  # the train split is built only when the prototypes are not on disk
+            read=load_prototypes,
+            write=save_prototypes,
+        )
         v = score_seeds(maps("gap", "lpcam", val, prototypes=p), val)["peak_miou"]
         if best is None or v > best[0]:
             best = (v, tau, p)
@@ -174,7 +179,6 @@ def score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progres
         {side: {k: row[side].get(k) for k in ("kept", "converged", "fallback")} for side in ("fg", "bg")}
         for row in protos.meta.get("classes", [])
     ]
-    write_json(done, res)
     return res
 
 
