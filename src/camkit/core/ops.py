@@ -69,12 +69,12 @@ NORMALIZATIONS = {"minmax": minmax, "sigmoid": sigmoid, "relu-max": relu_max, "t
 
 def normalize(maps: torch.Tensor, method: str = "minmax") -> torch.Tensor:
     """Apply a normalization by name: minmax, sigmoid, relu-max or tanh-max."""
-    from camkit.core.errors import CamkitError
+    from camkit.core.errors import OptionError
 
     try:
         return NORMALIZATIONS[method](maps)
     except KeyError:
-        raise CamkitError(f"--norm {method}: unknown; choose one of {', '.join(NORMALIZATIONS)}") from None
+        raise OptionError("norm", f"unknown; choose one of {', '.join(NORMALIZATIONS)}", method) from None
 
 
 def percentile(maps: torch.Tensor, q: float) -> torch.Tensor:
@@ -89,14 +89,14 @@ def threshold_relative(
     """Foreground where ``map >= theta · ref``, ref = the map's max (CAM's usual rule, Bae et
     al. Eq. 3) or its q-th percentile (PaS, Bae et al. Eq. 6; default q = 98).
     (B, h, w) -> (B, h, w) bool."""
-    from camkit.core.errors import CamkitError
+    from camkit.core.errors import OptionError
 
     if reference == "max":
         ref = maps.flatten(1).amax(1)
     elif reference == "percentile":
         ref = percentile(maps, q)
     else:
-        raise CamkitError(f"--threshold-reference {reference}: use max or percentile")
+        raise OptionError("reference", "use max or percentile", reference)
     return maps >= theta * ref[:, None, None]
 
 
@@ -111,10 +111,10 @@ def mask_to_boxes(mask: torch.Tensor, mode: str = "largest") -> torch.Tensor:
     import numpy as np
     from scipy import ndimage
 
-    from camkit.core.errors import CamkitError
+    from camkit.core.errors import OptionError
 
     if mode not in ("largest", "all"):
-        raise CamkitError(f"--boxes {mode}: use largest or all")
+        raise OptionError("mode", "use largest or all", mode)
     lab, n = ndimage.label(mask.detach().bool().cpu().numpy(), structure=np.ones((3, 3), dtype=bool))
     if n == 0:
         return torch.zeros((0, 4), dtype=torch.int64, device=mask.device)
