@@ -43,7 +43,7 @@ def test_score_maps_matches_direct_computation() -> None:
 
 def test_score_maps_errors() -> None:
     ms, ds = _setup()
-    with pytest.raises(CamkitError, match="--threshold 1.5"):
+    with pytest.raises(CamkitError, match="threshold=1.5"):
         score_maps(ms, ds, threshold=1.5)
     short = MapSet(
         ms.maps[:3], ms.targets[:3], ms.scores[:3], ms.labels[:3], ms.preds[:3], ms.ids[:3], ms.image_size

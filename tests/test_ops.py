@@ -35,7 +35,7 @@ def test_normalizations_hand_computed() -> None:
     )
     torch.testing.assert_close(normalize(M, "relu-max"), relu_max(M))
     assert torch.equal(relu_max(-torch.ones(1, 2, 2)), torch.zeros(1, 2, 2))  # nothing positive, no NaN
-    with pytest.raises(CamkitError, match="--norm softmax"):
+    with pytest.raises(CamkitError, match="norm=softmax: unknown"):
         normalize(M, "softmax")
 
 

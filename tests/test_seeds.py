@@ -69,7 +69,7 @@ def test_score_seeds_finds_the_best_threshold() -> None:
     # everything is class 1: bg IoU 0, class IoU 8/16 -> mIoU 0.25; FP share 0.5, recall 1, precision 0.5
     assert low["miou"] == pytest.approx(0.25)
     assert (low["fp"], low["fn"], low["precision"], low["recall"]) == pytest.approx((0.5, 0.0, 0.5, 1.0))
-    with pytest.raises(CamkitError, match="--bg-threshold"):
+    with pytest.raises(CamkitError, match="bg_threshold=2.0: must be between 0 and 1"):
         score_seeds(ms, _Masks(mask), bg_threshold=2.0)
 
 

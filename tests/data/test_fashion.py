@@ -68,7 +68,7 @@ def test_dataset_samples(fake_fmnist: Path) -> None:
 
 
 def test_missing_and_corrupt_sources(tmp_path: Path) -> None:
-    with pytest.raises(CamkitError, match=r"--data-root .*nowhere: Fashion-MNIST folder not found"):
+    with pytest.raises(CamkitError, match=r"root=.*nowhere: Fashion-MNIST folder not found"):
         find_root(tmp_path / "nowhere")
     (tmp_path / "d").mkdir()
     with pytest.raises(CamkitError, match="train-images-idx3-ubyte.gz is missing"):

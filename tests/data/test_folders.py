@@ -23,7 +23,7 @@ def test_image_folder_with_masks(image_tree: tuple[Path, Path]) -> None:
 
 def test_image_folder_errors(image_tree: tuple[Path, Path], tmp_path: Path) -> None:
     root, masks = image_tree
-    with pytest.raises(CamkitError, match=r"--data-root .*missing: folder not found"):
+    with pytest.raises(CamkitError, match=r"root=.*missing: folder not found"):
         build_split(DataConfig(dataset="folder", root=str(tmp_path / "missing")), "train")
     # a mask whose size differs from its image
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(masks / "test" / "cat" / "0.png")

@@ -65,7 +65,7 @@ def test_targets_forms() -> None:
     assert s.tolist() == [0, 0, 1] and c.tolist() == [0, 2, 1]
     s, c = expand_targets([[0], [1, 2]], logits)
     assert s.tolist() == [0, 1, 1] and c.tolist() == [0, 1, 2]
-    with pytest.raises(CamkitError, match=r"--target 3: class id out of range 0..2"):
+    with pytest.raises(CamkitError, match=r"targets=3: class id out of range 0..2"):
         expand_targets(3, logits)
     with pytest.raises(CamkitError, match="one per image"):
         expand_targets([0, 1, 2], logits)
@@ -160,12 +160,12 @@ def test_bad_layers() -> None:
     model = CAMNet(ModelConfig(layer="layer1", num_classes=4)).eval()
     with pytest.raises(
         CamkitError,
-        match=r"--layer backbone\.layr1: not a layer of the model; close matches: backbone\.layer1",
+        match=r"layers=backbone\.layr1: not a layer of the model; close matches: backbone\.layer1",
     ):
         GradCAM(model, "backbone.layr1")
     # a layer that exists but does not run in forward
     model.extra = nn.Conv2d(3, 3, 1)
-    with pytest.raises(CamkitError, match=r"--layer extra: this layer did not run"):
+    with pytest.raises(CamkitError, match=r"layers=extra: this layer did not run"):
         GradCAM(model, "extra")(torch.rand(1, 3, 32, 32))
 
     class TwoHeads(nn.Module):
@@ -179,7 +179,7 @@ def test_bad_layers() -> None:
             self.b(x)  # computed, but the logits do not depend on it
             return self.fc(self.a(x).mean(dim=(2, 3)))
 
-    with pytest.raises(CamkitError, match=r"--layer b: the output does not depend on this layer"):
+    with pytest.raises(CamkitError, match=r"layers=b: the output does not depend on this layer"):
         GradCAM(TwoHeads(), "b")(torch.rand(1, 3, 4, 4))
 
 

@@ -40,7 +40,7 @@ def test_recam_w_is_cam_and_needs_fc2() -> None:
         torch.testing.assert_close(a(x, 0).low[0], b(x, 0).low[0])
     with pytest.raises(CamkitError, match="FC2"):
         ReCAM(_model(fc2=False))
-    with pytest.raises(CamkitError, match="--recam-weights"):
+    with pytest.raises(CamkitError, match="recam_weights=max: choose one of"):
         ReCAM(model, recam_weights="max")
 
 
@@ -92,7 +92,7 @@ def test_lpcam_on_hand_made_prototypes() -> None:
 
 def test_lpcam_errors() -> None:
     model = _Fixed(torch.rand(1, 2, 2, 2))
-    with pytest.raises(CamkitError, match="--prototypes"):
+    with pytest.raises(CamkitError, match="prototypes: method lpcam needs a prototype file"):
         LPCAM(model)
     protos = Prototypes([torch.rand(1, 5)] * 2, [torch.rand(1, 5)] * 2, "features")
     with pytest.raises(CamkitError, match="channels"), LPCAM(model, prototypes=protos) as m:

@@ -1,6 +1,9 @@
+import re
+
 import pytest
 import torch
 
+from camkit.cli.errors import cli_message
 from camkit.core.errors import CamkitError
 from camkit.models import CAMNet, ModelConfig, build_backbone, layer_names
 
@@ -38,7 +41,7 @@ def test_other_backbones_and_cuts(backbone: str, layer: str, channels: int, grid
 def test_unknown_backbone_and_layer_list_valid_names() -> None:
     with pytest.raises(CamkitError, match="resnet18"):
         build_backbone("resnet19")
-    with pytest.raises(CamkitError, match=r"--layer layer7: not a layer of resnet18; valid layers: .*layer2"):
+    with pytest.raises(CamkitError, match=r"layer=layer7: not a layer of resnet18; valid layers: .*layer2"):
         build_backbone("resnet18", "layer7")
     assert "block5" in layer_names("vgg16")
 
@@ -86,9 +89,10 @@ def test_pretrained_torchvision_offline_gives_one_line_hint(
     import torchvision.models._api as api
 
     monkeypatch.setattr(api.WeightsEnum, "get_state_dict", lambda self, *a, **k: no_net())
-    with pytest.raises(CamkitError, match=r"resnet18-f37072fd\.pth.*--weights FILE") as e:
+    with pytest.raises(CamkitError, match=r"resnet18-f37072fd\.pth.*weights='FILE'.*pretrained=False") as e:
         build_backbone("resnet18", pretrained=True)
     assert "\n" not in str(e.value)
+    assert re.search(r"resnet18-f37072fd\.pth.*--weights FILE.*--no-pretrained", cli_message(e.value))
 
 
 def test_weights_file_loads_and_bad_file_errors(tmp_path) -> None:

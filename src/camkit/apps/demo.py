@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.mapfile import save_maps
 from camkit.core.progress import Progress
@@ -67,8 +67,11 @@ def run_demo(
     out = Path(out)
     if (out / "run").exists():
         if not force:
-            raise CamkitError(
-                f"--out {out}: already holds a demo run; pass another --out, or --force to replace it"
+            raise OptionError(
+                "out",
+                "already holds a demo run; pass another {out}, or {force} to replace it",
+                out,
+                refs={"out": None, "force": True},
             )
         shutil.rmtree(out / "run")
     cfg = demo_config(out, quick, data_root, seed)

@@ -14,6 +14,11 @@ FLAG_OVERRIDES: dict[str, str] = {
     "train.seg_transforms": "--transform",
     "checkpoint_init": "--init",
     "run_dir": "--run",
+    "layers": "--layer",  # methods: the target layers
+    "targets": "--target",  # methods: the classes to map
+    "pred_dir": "--pred-masks",  # pipeline.evaluate.folder_iou
+    "gt_dir": "--gt-masks",
+    "shards.out_dir": "--shard-dir",  # pipeline.shards (explain's out_dir is --out)
 }
 
 
@@ -37,6 +42,10 @@ def one_line(msg: str) -> str:
 
 def cli_message(e: CamkitError, overrides: dict[str, str] | None = None) -> str:
     """The one line the CLI prints for a library error."""
+
+    def flag_of(name: str) -> str:
+        return flag_for(name, overrides)
+
     if isinstance(e, OptionError):
-        return one_line(e.render(flag_for(e.option, overrides)))
-    return one_line(str(e))
+        return one_line(e.render(flag_of(e.option), flag_of))
+    return one_line(e.text(flag_of))

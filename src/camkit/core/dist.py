@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise CamkitError(f"--device {name}: not a device; use auto, cpu or cuda[:N]") from None
+        raise OptionError("device", "not a device; use auto, cpu or cuda[:N]", name) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CamkitError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+        raise OptionError(
+            "device", "CUDA is not available on this machine; use {device}", name, refs={"device": "cpu"}
+        )
     return dev

@@ -33,7 +33,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=parent)
             except OSError as e:
                 raise CamkitError(
-                    f"cannot write to {parent}: {e.strerror}; choose a writable --out folder"
+                    f"cannot write to {parent}: {e.strerror}; choose a writable output folder"
                 ) from e
             os.close(fd)
             tmp_path = Path(tmp)
@@ -57,7 +57,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         ):
             raise CamkitError(
                 f"cannot write {path}: {e.strerror or errno.errorcode.get(e.errno or 0, e)}; free space or choose "
-                "another --out (the previous file, if any, is untouched)"
+                "another output path (the previous file, if any, is untouched)"
             ) from None
         raise
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path
 
 
@@ -65,12 +65,12 @@ def save_maps(path: str | os.PathLike[str], ms: MapSet) -> None:
 def load_maps(path: str | os.PathLike[str]) -> MapSet:
     path = Path(path)
     if not path.is_file():
-        raise CamkitError(f"--maps {path}: file not found; create it with camkit extract")
+        raise OptionError("maps", "file not found; create it with camkit extract", path)
     try:
         with np.load(path, allow_pickle=False) as z:
             maps = torch.from_numpy(z["maps"])
             if not torch.isfinite(maps).all():
-                raise CamkitError(f"--maps {path}: the maps contain NaN or Inf; extract them again")
+                raise OptionError("maps", "the maps contain NaN or Inf; extract them again", path)
             return MapSet(
                 maps=maps,
                 targets=torch.from_numpy(z["targets"]),
@@ -83,6 +83,6 @@ def load_maps(path: str | os.PathLike[str]) -> MapSet:
                 meta=json.loads(str(z["meta"])),
             )
     except (OSError, ValueError, KeyError) as e:
-        raise CamkitError(
-            f"--maps {path}: not a camkit map file ({e.__class__.__name__}); create it with camkit extract"
+        raise OptionError(
+            "maps", f"not a camkit map file ({e.__class__.__name__}); create it with camkit extract", path
         ) from None

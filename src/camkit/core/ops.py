@@ -69,12 +69,11 @@ NORMALIZATIONS = {"minmax": minmax, "sigmoid": sigmoid, "relu-max": relu_max, "t
 
 def normalize(maps: torch.Tensor, method: str = "minmax") -> torch.Tensor:
     """Apply a normalization by name: minmax, sigmoid, relu-max or tanh-max."""
-    from camkit.core.errors import CamkitError
 
     try:
         return NORMALIZATIONS[method](maps)
     except KeyError:
-        raise CamkitError(f"--norm {method}: unknown; choose one of {', '.join(NORMALIZATIONS)}") from None
+        raise OptionError("norm", f"unknown; choose one of {', '.join(NORMALIZATIONS)}", method) from None
 
 
 def percentile(maps: torch.Tensor, q: float) -> torch.Tensor:
@@ -89,14 +88,13 @@ def threshold_relative(
     """Foreground where ``map >= theta · ref``, ref = the map's max (CAM's usual rule, Bae et
     al. Eq. 3) or its q-th percentile (PaS, Bae et al. Eq. 6; default q = 98).
     (B, h, w) -> (B, h, w) bool."""
-    from camkit.core.errors import CamkitError
 
     if reference == "max":
         ref = maps.flatten(1).amax(1)
     elif reference == "percentile":
         ref = percentile(maps, q)
     else:
-        raise CamkitError(f"--threshold-reference {reference}: use max or percentile")
+        raise OptionError("reference", "use max or percentile", reference)
     return maps >= theta * ref[:, None, None]
 
 

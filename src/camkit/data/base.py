@@ -61,7 +61,7 @@ class FileDataset(Dataset):
 
     def __init__(self, records: list[Record], image_size: int) -> None:
         if not records:
-            raise CamkitError("the split is empty; check --data-root and the list files")
+            raise CamkitError("the split is empty; check {root} and the list files", refs={"root": None})
         self.records = records
         self.image_size = image_size
         self.ids = [r.image_id for r in records]

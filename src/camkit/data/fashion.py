@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path
 from camkit.core.ops import masks_to_boxes
 
@@ -84,7 +84,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             data = fh.read()
     except FileNotFoundError:
         raise CamkitError(
-            f"{path}: Fashion-MNIST file not found; install dataset-fashion-mnist or pass --data-root"
+            f"{path}: Fashion-MNIST file not found; install dataset-fashion-mnist or pass {{root}}",
+            refs={"root": None},
         ) from None
     except (OSError, EOFError) as e:
         raise CamkitError(f"{path}: cannot read this IDX file ({e}); download it again") from None
@@ -107,12 +108,12 @@ def find_root(root: str | os.PathLike[str] | None) -> Path:
             if root is None
             else "pass the folder holding the IDX .gz files"
         )
-        raise CamkitError(f"--data-root {path}: Fashion-MNIST folder not found; {hint}")
+        raise OptionError("root", f"Fashion-MNIST folder not found; {hint}", path)
     for imgs, labels in _FILES.values():
         for name in (imgs, labels):
             if not (path / name).is_file() and not (path / name[:-3]).is_file():
-                raise CamkitError(
-                    f"--data-root {path}: {name} is missing; put the four official Fashion-MNIST files there"
+                raise OptionError(
+                    "root", f"{name} is missing; put the four official Fashion-MNIST files there", path
                 )
     return path
 

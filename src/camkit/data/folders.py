@@ -152,7 +152,7 @@ def _find_with_ext(folder: Path, stem: str) -> Path | None:
 
 def _require_dir(path: Path, option: str, what: str) -> None:
     if not path.is_dir():
-        raise CamkitError(f"{option} {path}: folder not found; pass the folder that holds {what}")
+        raise OptionError(option, f"folder not found; pass the folder that holds {what}", path)
 
 
 def scan_image_folder(
@@ -160,13 +160,13 @@ def scan_image_folder(
 ) -> tuple[list[Record], list[str]]:
     """List ``ROOT/<class>/<image>`` files; returns (records, class names)."""
     root = Path(root)
-    _require_dir(root, "--data-root", "one sub-folder of images per class")
+    _require_dir(root, "root", "one sub-folder of images per class")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
-        raise CamkitError(f"--data-root {root}: no class sub-folders; lay images out as ROOT/<class>/<image>")
+        raise OptionError("root", "no class sub-folders; lay images out as ROOT/<class>/<image>", root)
     mroot = Path(mask_root) if mask_root else None
     if mroot is not None:
-        _require_dir(mroot, "--mask-root", "masks laid out as MASKS/<class>/<stem>.png")
+        _require_dir(mroot, "mask_root", "masks laid out as MASKS/<class>/<stem>.png")
     records = []
     for label, cls in enumerate(classes):
         for p in sorted((root / cls).iterdir()):
@@ -174,7 +174,7 @@ def scan_image_folder(
                 mask = _find_with_ext(mroot / cls, p.stem) if mroot is not None else None
                 records.append(Record(p, label, mask))
     if not records:
-        raise CamkitError(f"--data-root {root}: no images found (extensions: {', '.join(IMAGE_EXTS)})")
+        raise OptionError("root", f"no images found (extensions: {', '.join(IMAGE_EXTS)})", root)
     return records, classes
 
 
@@ -182,7 +182,7 @@ def read_list_file(list_file: Path, image_dir: Path, num_classes: int | None = N
     """Parse a ``name label`` list; every named image must exist and every label be in range."""
     if not list_file.is_file():
         raise CamkitError(f"{list_file}: list file not found; it should hold one 'name label' per line")
-    _require_dir(image_dir, "--data-root", f"the images named in {list_file.name}")
+    _require_dir(image_dir, "root", f"the images named in {list_file.name}")
     records = []
     for n, line in enumerate(list_file.read_text().splitlines(), start=1):
         parts = line.split()
@@ -197,7 +197,8 @@ def read_list_file(list_file: Path, image_dir: Path, num_classes: int | None = N
             raise CamkitError(f"{list_file}:{n}: label {lab!r} is not an integer") from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             raise CamkitError(
-                f"{list_file}:{n}: label {label} out of range 0..{(num_classes or 1) - 1}; fix the list or --num-classes"
+                f"{list_file}:{n}: label {label} out of range 0..{(num_classes or 1) - 1}; fix the list or {{num_classes}}",
+                refs={"num_classes": None},
             )
         path = image_dir / name
         if not path.is_file():
@@ -216,14 +217,14 @@ def read_list_file(list_file: Path, image_dir: Path, num_classes: int | None = N
 def scan_lab_layout(root: str | os.PathLike[str], split: str, num_classes: int = 10) -> list[Record]:
     """Records of the lab's CIFAR-10 layout for split ``train``, ``test`` or ``seg``."""
     root = Path(root)
-    _require_dir(root, "--data-root", "train/, test/, train_cls.txt and test_cls.txt")
+    _require_dir(root, "root", "train/, test/, train_cls.txt and test_cls.txt")
     if split in ("train", "test"):
         return read_list_file(root / f"{split}_cls.txt", root / split, num_classes)
     if split != "seg":
         raise CamkitError(f"split {split!r}: the lab layout has train, test and seg")
     src, seg = root / "test_seg_source", root / "test_seg"
-    _require_dir(src, "--data-root", "test_seg_source/ (images with masks)")
-    _require_dir(seg, "--data-root", "test_seg/ (masks for test_seg_source/)")
+    _require_dir(src, "root", "test_seg_source/ (images with masks)")
+    _require_dir(seg, "root", "test_seg/ (masks for test_seg_source/)")
     labels: dict[str, int] = {}
     if (root / "test_cls.txt").is_file():
         labels = {

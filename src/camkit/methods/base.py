@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError, close_matches
+from camkit.core.errors import CamkitError, OptionError, close_matches
 from camkit.core.ops import logits_of, minmax, upsample
 
 Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
@@ -56,24 +56,27 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
         if "backbone" in named and hasattr(model, "forward_features"):
             return [("backbone", named["backbone"])]
         convs = [n for n, m in named.items() if isinstance(m, nn.Conv2d)]
-        raise CamkitError(
-            f"--layer is required for this model; e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}"
+        raise OptionError(
+            "layers",
+            f"required for this model; e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}",
         )
     items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
     if not items:
-        raise CamkitError("--layer: no target layer given")
+        raise OptionError("layers", "no target layer given")
     out = []
     by_module = {id(m): n for n, m in named.items()}
     for it in items:
         if isinstance(it, nn.Module):
             if id(it) not in by_module:
-                raise CamkitError("--layer: the module passed is not part of the model")
+                raise OptionError("layers", "the module passed is not part of the model")
             out.append((by_module[id(it)], it))
         elif it in named and it != "":
             out.append((it, named[it]))
         else:
-            raise CamkitError(
-                f"--layer {it}: not a layer of the model; close matches: {close_matches(it, [n for n in named if n])}"
+            raise OptionError(
+                "layers",
+                f"not a layer of the model; close matches: {close_matches(it, [n for n in named if n])}",
+                it,
             )
     return out
 
@@ -94,8 +97,8 @@ def expand_targets(targets: Targets, logits: torch.Tensor) -> tuple[torch.Tensor
         if targets.startswith("top") and targets[3:].isdigit() and 1 <= int(targets[3:]) <= k:
             n = int(targets[3:])
             return rows.repeat_interleave(n), logits.topk(n, dim=1).indices.flatten()
-        raise CamkitError(
-            f"--target {targets}: use pred, topK (K <= {k}), a class id, or class ids per image"
+        raise OptionError(
+            "targets", f"use pred, topK (K <= {k}), a class id, or class ids per image", targets
         )
     if isinstance(targets, int):
         cls = torch.full((b,), targets, device=dev, dtype=torch.long)
@@ -122,7 +125,7 @@ def expand_targets(targets: Targets, logits: torch.Tensor) -> tuple[torch.Tensor
 def _checked(cls: torch.Tensor, k: int) -> torch.Tensor:
     if cls.numel() and (int(cls.min()) < 0 or int(cls.max()) >= k):
         bad = int(cls.max()) if int(cls.max()) >= k else int(cls.min())
-        raise CamkitError(f"--target {bad}: class id out of range 0..{k - 1}")
+        raise OptionError("targets", f"class id out of range 0..{k - 1}", bad)
     return cls
 
 
@@ -149,7 +152,7 @@ class CAMMethod(ABC):
         self.model = model
         self.layers = resolve_layers(model, target_layers)
         if layer_weights is not None and len(layer_weights) != len(self.layers):
-            raise CamkitError(f"--layer-weights: {len(layer_weights)} weights for {len(self.layers)} layers")
+            raise OptionError("layer_weights", f"{len(layer_weights)} weights for {len(self.layers)} layers")
         self.layer_weights = (
             list(layer_weights) if layer_weights is not None else [1.0 / len(self.layers)] * len(self.layers)
         )
@@ -234,8 +237,10 @@ class CAMMethod(ABC):
             )
             for li, g in enumerate(grads):
                 if g is None:
-                    raise CamkitError(
-                        f"--layer {self.layers[li][0]}: the output does not depend on this layer; pick one on the path to the logits"
+                    raise OptionError(
+                        "layers",
+                        "the output does not depend on this layer; pick one on the path to the logits",
+                        self.layers[li][0],
                     )
                 out[li] = out[li].index_copy(0, sel, g[sample[sel]])
         return out
@@ -273,8 +278,10 @@ class CAMMethod(ABC):
             logits = self.forward(x_in)
             missing = [self.layers[i][0] for i in range(len(self.layers)) if i not in self._acts]
             if missing:
-                raise CamkitError(
-                    f"--layer {missing[0]}: this layer did not run in the forward pass; pick one on the path to the logits"
+                raise OptionError(
+                    "layers",
+                    "this layer did not run in the forward pass; pick one on the path to the logits",
+                    missing[0],
                 )
             acts = [self._acts[i] for i in range(len(self.layers))]
             if not logits.ndim == 2:
@@ -313,8 +320,10 @@ def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module
         fc = classifier
     elif isinstance(classifier, str):
         if not isinstance(named.get(classifier), nn.Linear):
-            raise CamkitError(
-                f"--classifier {classifier}: not a linear layer of the model; close matches: {close_matches(classifier, list(named))}"
+            raise OptionError(
+                "classifier",
+                f"not a linear layer of the model; close matches: {close_matches(classifier, list(named))}",
+                classifier,
             )
         fc = named[classifier]  # type: ignore[assignment]
     elif isinstance(named.get("classifier"), nn.Linear) and named["classifier"].in_features == channels:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.methods.base import CAMMethod, LayerSpec, find_classifier, weighted_sum
 from camkit.methods.registry import register
 
@@ -68,7 +68,7 @@ class CAM(CAMMethod):
     ) -> None:
         super().__init__(model, target_layers, **kw)
         if len(self.layers) != 1:
-            raise CamkitError(f"--method {self.name}: takes one target layer, got {len(self.layers)}")
+            raise OptionError("method", f"takes one target layer, got {len(self.layers)}", self.name)
         self.classifier = classifier
         self._fc: nn.Linear | None = None  # found on the first call, then reused
 

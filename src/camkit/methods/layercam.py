@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.ops import minmax, tanh_max, upsample
 from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.registry import register
@@ -36,7 +36,7 @@ class LayerCAM(CAMMethod):
     ) -> None:
         super().__init__(model, target_layers, layer_weights, **kw)
         if layer_norm not in ("minmax", "tanh"):
-            raise CamkitError(f"--layer-norm {layer_norm}: use minmax or tanh")
+            raise OptionError("layer_norm", "use minmax or tanh", layer_norm)
         self.layer_norm = layer_norm
 
     def compute(

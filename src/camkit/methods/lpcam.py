@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.prototypes import Prototypes, load_prototypes
 from camkit.methods.registry import register
@@ -64,16 +64,16 @@ class LPCAM(CAMMethod):
         **kw: Any,
     ) -> None:
         if prototypes is None:
-            raise CamkitError(
-                f"--method {self.name} needs --prototypes FILE; build it with camkit prototypes"
+            raise OptionError(
+                "prototypes", f"method {self.name} needs a prototype file; build it with camkit prototypes"
             )
         protos = prototypes if isinstance(prototypes, Prototypes) else load_prototypes(prototypes)
         super().__init__(model, target_layers if target_layers is not None else protos.layer, **kw)
         if len(self.layers) != 1:
-            raise CamkitError(f"--method {self.name}: takes one target layer, got {len(self.layers)}")
+            raise OptionError("method", f"takes one target layer, got {len(self.layers)}", self.name)
         if self.layers[0][0] != protos.layer:
-            raise CamkitError(
-                f"--layer {self.layers[0][0]}: the prototypes were built on {protos.layer}; use that layer"
+            raise OptionError(
+                "layers", f"the prototypes were built on {protos.layer}; use that layer", self.layers[0][0]
             )
         self.protos = protos
         self._fg = _mean_matrix(protos.fg)

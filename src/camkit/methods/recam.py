@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.ops import normalize
 from camkit.methods.base import LayerSpec
 from camkit.methods.cam import CAM
@@ -43,15 +43,18 @@ class ReCAM(CAM):
     ) -> None:
         super().__init__(model, target_layers, **kw)
         if recam_weights not in RECAM_WEIGHTS:
-            raise CamkitError(f"--recam-weights {recam_weights}: choose one of {', '.join(RECAM_WEIGHTS)}")
+            raise OptionError("recam_weights", f"choose one of {', '.join(RECAM_WEIGHTS)}", recam_weights)
         fc2 = (
             classifier2
             if isinstance(classifier2, nn.Module)
             else dict(model.named_modules()).get(classifier2)
         )
         if not isinstance(fc2, nn.Linear):
-            raise CamkitError(
-                "--method recam: the model has no FC2 (classifier2); train it with --mode recam"
+            raise OptionError(
+                "method",
+                "the model has no FC2 (classifier2); train it with {mode}",
+                "recam",
+                refs={"mode": "recam"},
             )
         self.fc2 = fc2
         self.recam_weights = recam_weights
@@ -90,7 +93,7 @@ def class_masks(
     """M_k: the normalized CAM of class ``cls[p]`` on image ``sample[p]``.
     features (B, C, h, w), weight (K, C), sample/cls (P,) -> (P, h, w)."""
     if norm not in MASK_NORMS:
-        raise CamkitError(f"--recam-norm {norm}: unknown; choose one of {', '.join(MASK_NORMS)}")
+        raise OptionError("recam_norm", f"unknown; choose one of {', '.join(MASK_NORMS)}", norm)
     cams = torch.einsum("pchw,pc->phw", features[sample], weight[cls].to(features.dtype))
     return normalize(cams, norm)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.ops import logits_of
 from camkit.core.results import Result
 
@@ -72,7 +72,7 @@ def deletion_insertion(
     targets (B,). Returns ``curve`` (B, steps+1) probabilities and ``auc`` (B,) in [0, 1].
     """
     if mode not in ("deletion", "insertion"):
-        raise CamkitError(f"--faithfulness {mode}: use deletion or insertion")
+        raise OptionError("mode", "use deletion or insertion", mode)
     if maps.shape != (images.shape[0], *images.shape[2:]):
         raise CamkitError(
             f"maps {tuple(maps.shape)} do not match images {tuple(images.shape)}; upsample the maps first"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.metrics.iou import iou_from_counts
 
 
@@ -31,8 +31,10 @@ def confusion_matrix(
     keep = g != ignore_index
     g, p = g[keep], p[keep]
     if g.numel() and (int(g.min()) < 0 or int(g.max()) >= num_classes):
-        raise CamkitError(
-            f"mask class {int(g.max())} out of range 0..{num_classes - 1}; fix the masks or --num-classes"
+        raise OptionError(
+            "num_classes",
+            f"mask class {int(g.max())} out of range 0..{num_classes - 1}; fix the masks or the class count",
+            num_classes,
         )
     if p.numel() and (int(p.min()) < 0 or int(p.max()) >= num_classes):
         raise CamkitError(f"predicted class {int(p.max())} out of range 0..{num_classes - 1}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.metrics.iou import iou_from_counts
 
 IOU_THRESHOLDS_V2 = (30, 50, 70)
@@ -34,7 +34,7 @@ IOU_THRESHOLDS_V2 = (30, 50, 70)
 def cam_thresholds(step: float = 0.01) -> np.ndarray:
     """wsolevaluation's CAM thresholds: ``np.arange(0, 1, step)`` (float64)."""
     if not 0 < step < 1:
-        raise CamkitError(f"--step {step}: must be between 0 and 1")
+        raise OptionError("step", "must be between 0 and 1", step)
     return np.arange(0, 1, step)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError, close_matches
+from camkit.core.errors import OptionError, close_matches
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class BackboneSpec:
 def _load_state_file(model: nn.Module, weights_file: str, name: str) -> None:
     path = Path(weights_file)
     if not path.is_file():
-        raise CamkitError(f"--weights {weights_file}: file not found; pass the path of a {name} state dict")
+        raise OptionError("weights", f"file not found; pass the path of a {name} state dict", weights_file)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -54,16 +54,18 @@ def _load_state_file(model: nn.Module, weights_file: str, name: str) -> None:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any decoding failure is the user's file
-        raise CamkitError(
-            f"--weights {weights_file}: cannot read it as a state dict ({e.__class__.__name__})"
+        raise OptionError(
+            "weights", f"cannot read it as a state dict ({e.__class__.__name__})", weights_file
         ) from e
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing:
-        raise CamkitError(
-            f"--weights {weights_file}: not {name} weights ({len(missing)} missing keys, e.g. {missing[0]}); "
-            f"pass a state dict saved from torchvision's {name}"
+        raise OptionError(
+            "weights",
+            f"not {name} weights ({len(missing)} missing keys, e.g. {missing[0]}); "
+            f"pass a state dict saved from torchvision's {name}",
+            weights_file,
         )
     if unexpected:
         log.info("ignored %d unexpected keys in %s", len(unexpected), weights_file)
@@ -85,9 +87,11 @@ def _torchvision_model(name: str, pretrained: bool, weights_file: str | None) ->
     except Exception as e:  # noqa: BLE001 - network and cache failures come in many types
         fname = os.path.basename(weights.url)
         home = os.environ.get("TORCH_HOME", "~/.cache/torch")
-        raise CamkitError(
-            f"pretrained {name} weights are not cached and cannot be downloaded ({e.__class__.__name__}); "
-            f"copy {fname} into {home}/hub/checkpoints/, or pass --weights FILE, or use --no-pretrained"
+        raise OptionError(
+            "pretrained",
+            f"{name} ImageNet weights are not cached and cannot be downloaded ({e.__class__.__name__}); "
+            f"copy {fname} into {home}/hub/checkpoints/, or pass {{weights}}, or use {{pretrained}}",
+            refs={"weights": "FILE", "pretrained": False},
         ) from e
 
 
@@ -172,8 +176,8 @@ def get_spec(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise CamkitError(
-            f"--backbone {name}: unknown backbone; choose one of {', '.join(backbone_names())}"
+        raise OptionError(
+            "backbone", f"unknown backbone; choose one of {', '.join(backbone_names())}", name
         ) from None
 
 
@@ -189,9 +193,9 @@ def _limit_stride(layers: OrderedDict[str, nn.Module], name: str, output_stride:
     the first block of each later stage gets stride 1 (no dilation), as IRN's ResNet-50
     with strides (2, 2, 2, 1). Pretrained weights stay valid; the maps get finer."""
     if not name.startswith("resnet"):
-        raise CamkitError(f"--output-stride: only ResNets support it, not {name}")
+        raise OptionError("output_stride", f"only ResNets support it, not {name}")
     if output_stride not in (4, 8, 16, 32):
-        raise CamkitError(f"--output-stride {output_stride}: use 4, 8, 16 or 32")
+        raise OptionError("output_stride", "use 4, 8, 16 or 32", output_stride)
     stride = 4  # conv1 and maxpool
     for stage in ("layer2", "layer3", "layer4"):
         if stage not in layers:
@@ -225,8 +229,8 @@ def build_backbone(
     target = dict(spec.aliases).get(layer, layer)
     if target not in layers:
         valid = list(layers) + [a for a, _ in spec.aliases]
-        raise CamkitError(
-            f"--layer {layer}: not a layer of {name}; valid layers: {close_matches(layer, valid)}"
+        raise OptionError(
+            "layer", f"not a layer of {name}; valid layers: {close_matches(layer, valid)}", layer
         )
     kept: OrderedDict[str, nn.Module] = OrderedDict()
     for k, mod in layers.items():

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 import camkit
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path
 from camkit.models.camnet import CAMNet, ModelConfig
 
@@ -44,16 +44,16 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata dict of a camkit checkpoint; a one-line error for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise CamkitError(f"--checkpoint {path}: file not found; pass a best.safetensors from a run folder")
+        raise OptionError("checkpoint", "file not found; pass a best.safetensors from a run folder", path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
-        raise CamkitError(
-            f"--checkpoint {path}: not a safetensors checkpoint ({e}); pass a best.safetensors"
+        raise OptionError(
+            "checkpoint", f"not a safetensors checkpoint ({e}); pass a best.safetensors", path
         ) from None
     if META_KEY not in meta:
-        raise CamkitError(f"--checkpoint {path}: has no camkit metadata; it was not written by camkit")
+        raise OptionError("checkpoint", "has no camkit metadata; it was not written by camkit", path)
     return json.loads(meta[META_KEY])
 
 
@@ -86,7 +86,7 @@ def load_checkpoint(
     if expect is not None:
         diff = describe_mismatch(cfg.arch(), expect.arch())
         if diff:
-            raise CamkitError(f"--checkpoint {path}: built for another model: {diff}")
+            raise OptionError("checkpoint", f"built for another model: {diff}", path)
     model = CAMNet(cfg)
     state = load_file(str(path))
     own = model.state_dict()
@@ -98,10 +98,10 @@ def load_checkpoint(
             if bad
             else f"{missing[0]} is missing"
         )
-        raise CamkitError(
-            f"--checkpoint {path}: weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})"
+        raise OptionError(
+            "checkpoint", f"weights do not fit {cfg.backbone}:{cfg.arch()['layer']} ({what})", path
         )
-    _check_finite(state, path, "--checkpoint")
+    _check_finite(state, path, "checkpoint")
     model.load_state_dict(state, strict=False)
     return model.to(device), meta
 
@@ -110,9 +110,7 @@ def _check_finite(state: dict[str, torch.Tensor], path: str | os.PathLike[str], 
     """A one-line error naming the first weight tensor holding NaN or Inf."""
     for k, v in state.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            raise CamkitError(
-                f"{opt} {path}: weight {k} holds NaN or Inf; use an earlier checkpoint of the run"
-            )
+            raise OptionError(opt, f"weight {k} holds NaN or Inf; use an earlier checkpoint of the run", path)
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -120,7 +118,9 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CamkitError(f"{path}: no resume state; train without --resume first") from None
+        raise OptionError(
+            "resume", f"no resume state at {path}; train without {{resume}} first", refs={"resume": True}
+        ) from None
     except Exception as e:  # noqa: BLE001 - corrupted or foreign files fail in many ways
         raise CamkitError(
             f"{path}: cannot read the resume state ({e.__class__.__name__}); delete it to start over"
@@ -144,15 +144,17 @@ def init_from_checkpoint(model: CAMNet, path: str | os.PathLike[str]) -> list[st
         {k: want[k] for k in ("backbone", "layer", "num_classes")},
     )
     if diff:
-        raise CamkitError(f"--init {path}: built for another model: {diff}")
+        raise OptionError("init", f"built for another model: {diff}", path)
     state = load_file(str(path))
     own = model.state_dict()
     bad = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
     if bad:
-        raise CamkitError(
-            f"--init {path}: {bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}"
+        raise OptionError(
+            "init",
+            f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}",
+            path,
         )
-    _check_finite(state, path, "--init")
+    _check_finite(state, path, "init")
     fresh = [k for k in own if k not in state]
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
     return fresh

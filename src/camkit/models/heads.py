@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 
 
 class GAP(nn.Module):
@@ -37,7 +37,7 @@ class TAP(nn.Module):
     def __init__(self, theta: float = 0.05) -> None:
         super().__init__()
         if not 0.0 <= theta < 1.0:
-            raise CamkitError(f"--tap-theta {theta}: must be in [0, 1)")
+            raise OptionError("tap_theta", "must be in [0, 1)", theta)
         self.theta = theta
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
@@ -61,6 +61,6 @@ def build_head(name: str, tap_theta: float = 0.05) -> nn.Module:
     try:
         return HEADS[name]()
     except KeyError:
-        raise CamkitError(
-            f"--head {name}: unknown pooling head; choose one of {', '.join(sorted(HEADS))}"
+        raise OptionError(
+            "head", f"unknown pooling head; choose one of {', '.join(sorted(HEADS))}", name
         ) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.models.camnet import CAMNet, ModelConfig
 
 IMAGENET_MODELS = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
@@ -24,8 +24,8 @@ def imagenet_categories() -> list[str]:
 def imagenet_model(name: str) -> CAMNet:
     """A pretrained ImageNet classifier in CAMNet form (eval mode), ready for every method."""
     if name not in IMAGENET_MODELS:
-        raise CamkitError(
-            f"--model {name}: no ImageNet classifier of that name; choose one of {', '.join(IMAGENET_MODELS)}"
+        raise OptionError(
+            "model", f"no ImageNet classifier of that name; choose one of {', '.join(IMAGENET_MODELS)}", name
         )
     if name == "efficientnet_lite0":
         model = CAMNet(ModelConfig(backbone=name, layer="head", num_classes=1000, pretrained=True))
@@ -47,7 +47,11 @@ def _torchvision_fc(name: str) -> dict[str, torch.Tensor]:
     try:
         state = weights.get_state_dict(progress=False)
     except Exception as e:  # noqa: BLE001
-        raise CamkitError(
-            f"pretrained {name} weights are not cached and cannot be downloaded ({e.__class__.__name__}); use --model efficientnet_lite0 offline"
+        raise OptionError(
+            "model",
+            f"pretrained {name} weights are not cached and cannot be downloaded ({e.__class__.__name__}); "
+            "use {model} offline",
+            name,
+            refs={"model": "efficientnet_lite0"},
         ) from e
     return {"weight": state["fc.weight"], "bias": state["fc.bias"]}

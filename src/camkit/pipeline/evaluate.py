@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import masks_to_boxes, minmax, upsample
 from camkit.core.results import Result
@@ -105,7 +105,7 @@ def score_maps(
     thr = default_thresholds(step)
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
-            raise CamkitError(f"--threshold {threshold}: must be between 0 and 1")
+            raise OptionError("threshold", "must be between 0 and 1", threshold)
         thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
     curves: list[torch.Tensor] = []
     scored: list[torch.Tensor] = []  # split positions of the images with a mask
@@ -143,7 +143,8 @@ def score_maps(
         start += b
     if not curves:
         raise CamkitError(
-            "no image of this split has a mask; give the dataset masks (--mask-root, test_seg/) or pick a split that has them"
+            "no image of this split has a mask; give the dataset masks ({mask_root}, test_seg/) or pick a split that has them",
+            refs={"mask_root": None},
         )
     per = torch.cat(curves)  # (N, T)
     curve = per.double().mean(0)
@@ -259,17 +260,17 @@ def folder_iou(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, float]:
     from camkit.data.folders import IMAGE_EXTS, read_mask
 
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
-    for d, opt in ((pred_dir, "--pred-masks"), (gt_dir, "--gt-masks")):
+    for d, opt in ((pred_dir, "pred_dir"), (gt_dir, "gt_dir")):
         if not d.is_dir():
-            raise CamkitError(f"{opt} {d}: folder not found")
+            raise OptionError(opt, "folder not found", d)
     gts = {p.stem: p for p in gt_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS}
     preds = sorted(p for p in pred_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
     if not preds:
-        raise CamkitError(f"--pred-masks {pred_dir}: no mask images found")
+        raise OptionError("pred_dir", "no mask images found", pred_dir)
     out = {}
     for p in preds:
         if p.stem not in gts:
-            raise CamkitError(f"--gt-masks {gt_dir}: no mask named {p.stem}.* for {p.name}")
+            raise OptionError("gt_dir", f"no mask named {p.stem}.* for {p.name}", gt_dir)
         a, b = read_mask(p), read_mask(gts[p.stem])
         if a.shape != b.shape:
             raise CamkitError(

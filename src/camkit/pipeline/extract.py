@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import logits_of
 from camkit.core.progress import NoProgress, Progress
@@ -32,7 +32,7 @@ def resolve_targets(target: str | int, labels: torch.Tensor) -> Targets:
     try:
         return int(target)
     except (TypeError, ValueError):
-        raise CamkitError(f"--target {target}: use label, pred or a class id") from None
+        raise OptionError("target", "use label, pred or a class id", target) from None
 
 
 def extract(
@@ -74,8 +74,11 @@ def extract(
                 labels = batch["label"].to(device)
                 if labels.ndim == 2:  # multi-label: every class present, one dense (K, h, w) stack
                     if target != "label":
-                        raise CamkitError(
-                            f"--target {target}: multi-label data is mapped for every class present; use --target label"
+                        raise OptionError(
+                            "target",
+                            "multi-label data is mapped for every class present; use {target}",
+                            target,
+                            refs={"target": "label"},
                         )
                     r = m(x, labels)
                     _check_finite(r, batch, ds)

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, Subset
 
 from camkit.core import runs
 from camkit.core.dist import World, all_sum, barrier
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.mapfile import MapSet
 from camkit.core.progress import NoProgress, Progress
@@ -61,8 +61,8 @@ def extract_shards(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CamkitError(
-            f"--shard-dir {out}: cannot create it ({e.strerror}); choose a writable folder"
+        raise OptionError(
+            "shards.out_dir", f"cannot create it ({e.strerror}); choose a writable folder", out
         ) from None
     ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
     if len(set(ids)) != len(ids):
@@ -122,8 +122,8 @@ def gather(out_dir: str | os.PathLike[str]) -> MapSet:
     out = Path(out_dir)
     index = out / "index.json"
     if not index.is_file():
-        raise CamkitError(
-            f"--shard-dir {out}: no index.json; the extraction has not finished, rerun it to resume"
+        raise OptionError(
+            "shards.out_dir", "no index.json; the extraction has not finished, rerun it to resume", out
         )
     info = json.loads(index.read_text())
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("maps", "target", "score", "label", "pred")}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def spherical_kmeans(
     if x.ndim != 2:
         raise CamkitError(f"k-means needs an (N, D) matrix, got {tuple(x.shape)}")
     if k < 1:
-        raise CamkitError(f"--k {k}: need at least one cluster")
+        raise OptionError("k", "need at least one cluster", k)
     x = x.float()
     norms = x.norm(dim=1)
     keep = norms > 1e-12

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.ops import logits_of
 from camkit.core.progress import NoProgress, Progress
 from camkit.methods.base import find_classifier, resolve_layers
@@ -91,7 +91,7 @@ def build_prototypes(
     progress = progress or NoProgress()
     (name, module), *rest = resolve_layers(model, layer)
     if rest:
-        raise CamkitError("--layer: prototypes take one target layer")
+        raise OptionError("layer", "prototypes take one target layer")
     was = model.training
     model.eval().to(device)
     acts: dict[str, torch.Tensor] = {}

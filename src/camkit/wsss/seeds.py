@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import normalize, percentile, upsample
 from camkit.core.results import Result
@@ -148,7 +148,7 @@ def score_seeds(
     background, FP, FN, precision and recall over the foreground classes, as in LPCAM's
     Table 1), and the same scores at ``bg_threshold`` when given."""
     if not ms.per_class:
-        raise CamkitError("--maps: seeds need a class map set; extract on multi-label data (fashion-multi)")
+        raise OptionError("maps", "seeds need a class map set; extract on multi-label data (fashion-multi)")
     if len(ms) != len(ds):
         raise CamkitError(
             f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
@@ -157,7 +157,7 @@ def score_seeds(
     thr = thr[thr < 1.0]
     if bg_threshold is not None:
         if not 0.0 <= bg_threshold <= 1.0:
-            raise CamkitError(f"--bg-threshold {bg_threshold}: must be between 0 and 1")
+            raise OptionError("bg_threshold", "must be between 0 and 1", bg_threshold)
         thr = torch.unique(torch.cat([thr, torch.tensor([bg_threshold], dtype=torch.float64)]))
     k = ms.maps.shape[1]
     sweep = SeedSweep(k, thr)
@@ -197,9 +197,9 @@ def class_peak_iou(
     (ref = max, or the ``q``-th percentile with ``reference="percentile"``, PaS) and sweep θ
     over [0, 1]."""
     if not ms.per_class:
-        raise CamkitError("--maps: per-class peak IoU needs a class map set (multi-label data)")
+        raise OptionError("maps", "per-class peak IoU needs a class map set (multi-label data)")
     if reference not in ("max", "percentile"):
-        raise CamkitError(f"--threshold-reference {reference}: use max or percentile")
+        raise OptionError("reference", "use max or percentile", reference)
     thr = default_thresholds(step)
     curves: list[torch.Tensor] = []
     start = 0
