@@ -20,13 +20,13 @@ def test_builtin_sources_are_registered_in_order() -> None:
 
 
 def test_unknown_dataset_names_the_parameter_and_the_choices() -> None:
-    with pytest.raises(OptionError, match=r"^dataset=fashon: unknown; choose one of fashion") as e:
+    with pytest.raises(OptionError, match=r"^dataset=fashon: unknown dataset; choose one of fashion") as e:
         registry.get_dataset("fashon")
     assert e.value.option == "dataset"
 
 
 def test_a_new_source_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry.DATASETS, "_items", dict(registry.DATASETS._load()))
 
     @registry.register_dataset("toy")
     class Toy(registry.DatasetSource):
@@ -50,5 +50,5 @@ def test_a_new_source_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.allclose(s["image"], torch.full((3, 16, 16), 200 / 255))
     with pytest.raises(OptionError, match=r"^split=seg: the toy data has train, val, test"):
         build_split(cfg, "seg")
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(ValueError, match="already registered"):
         registry.register_dataset("toy")(Toy)

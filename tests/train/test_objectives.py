@@ -92,7 +92,7 @@ class _Doubled(Objective):
 def test_a_registered_objective_trains_without_touching_the_loop(
     fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(objectives_mod._REGISTRY.load(), "doubled", _Doubled)
+    monkeypatch.setitem(objectives_mod.OBJECTIVES._load(), "doubled", _Doubled)
     assert "doubled" in objective_names()
     cfg = tiny_cfg(fake_fmnist, tmp_path, epochs=1)
     cfg.mode = "doubled"

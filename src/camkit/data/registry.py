@@ -8,19 +8,15 @@ dataset is one new file in ``camkit/data/sources/`` with a class decorated by
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 from torch.utils.data import Dataset
 
-from camkit.core.errors import OptionError, close_matches
+from camkit.core.errors import OptionError
+from camkit.core.registry import Registry
 
 if TYPE_CHECKING:
     from camkit.data.datasets import DataConfig
-
-_REGISTRY: dict[str, DatasetSource] = {}  # filled once, by the decorators of the source modules
 
 
 class DatasetSource:
@@ -47,39 +43,15 @@ class DatasetSource:
             raise OptionError("split", f"the {self.name} data has {', '.join(self.splits)}", split)
 
 
-S = TypeVar("S", bound=type[DatasetSource])
-
-
-def register_dataset(name: str) -> Callable[[S], S]:
-    """Class decorator: register a :class:`DatasetSource` subclass under ``name``."""
-
-    def deco(cls: S) -> S:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls()
-        return cls
-
-    return deco
-
-
-def _discover() -> None:
-    """Import every module of camkit.data.sources once, which registers its datasets."""
-    from camkit.data import sources
-
-    for info in pkgutil.iter_modules(sources.__path__):
-        importlib.import_module(f"{sources.__name__}.{info.name}")
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset", option="dataset", package="camkit.data.sources")
+register_dataset = DATASETS.register
 
 
 def dataset_names() -> tuple[str, ...]:
-    """The registered dataset names, in registration order."""
-    _discover()
-    return tuple(_REGISTRY)
+    """The registered dataset names, in registration order (source modules by name)."""
+    return tuple(DATASETS.names())
 
 
 def get_dataset(name: str) -> DatasetSource:
-    """The source registered as ``name``; an OptionError listing the others if there is none."""
-    _discover()
-    if name not in _REGISTRY:
-        raise OptionError("dataset", f"unknown; choose one of {close_matches(name, list(_REGISTRY))}", name)
-    return _REGISTRY[name]
+    """The source registered as ``name``; an OptionError listing the close names if none is."""
+    return DATASETS.get(name)()

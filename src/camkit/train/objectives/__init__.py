@@ -18,15 +18,12 @@ device; ``loss`` is the scalar to minimize, ``logits`` (B, K) feed the training 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from camkit.core.dist import World
-from camkit.core.errors import OptionError, close_matches
+from camkit.core.registry import Registry
 
 if TYPE_CHECKING:
     from camkit.models.camnet import CAMNet, ModelConfig
@@ -55,51 +52,18 @@ class Objective:
         raise NotImplementedError(f"{type(self).__name__} must define __call__")
 
 
-ObjT = TypeVar("ObjT", bound=type[Objective])
-
-
-class _Registry:
-    """name -> objective class; refuses duplicates; imports this package's modules on first read."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, type[Objective]] = {}
-        self.loaded = False
-
-    def register(self, name: str) -> Callable[[ObjT], ObjT]:
-        def deco(cls: ObjT) -> ObjT:
-            if name in self.items:
-                raise ValueError(f"objective {name!r} is already registered by {self.items[name].__module__}")
-            cls.name = name
-            self.items[name] = cls
-            return cls
-
-        return deco
-
-    def load(self) -> dict[str, type[Objective]]:
-        if not self.loaded:
-            self.loaded = True
-            for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-                importlib.import_module(f"{__name__}.{mod}")
-        return self.items
-
-
-_REGISTRY = _Registry()
-register = _REGISTRY.register
+OBJECTIVES: Registry[type[Objective]] = Registry("training mode", option="mode", package=__name__)
+register = OBJECTIVES.register
 
 
 def objective_names() -> list[str]:
     """The registered training modes, sorted (the CLI's ``--mode`` choices)."""
-    return sorted(_REGISTRY.load())
+    return sorted(OBJECTIVES.names())
 
 
 def get_objective(mode: str) -> type[Objective]:
     """The objective class of ``mode``; an :class:`OptionError` on ``mode`` if unknown."""
-    items = _REGISTRY.load()
-    if mode not in items:
-        raise OptionError(
-            "mode", f"unknown training mode; choose one of {close_matches(mode, sorted(items))}", mode
-        )
-    return items[mode]
+    return OBJECTIVES.get(mode)
 
 
 def build_objective(mode: str, cfg: TrainConfig, model: CAMNet, world: World | None = None) -> Objective:
@@ -107,4 +71,13 @@ def build_objective(mode: str, cfg: TrainConfig, model: CAMNet, world: World | N
     return get_objective(mode)(cfg, model, world or World())
 
 
-__all__ = ["Batch", "Objective", "Step", "build_objective", "get_objective", "objective_names", "register"]
+__all__ = [
+    "OBJECTIVES",
+    "Batch",
+    "Objective",
+    "Step",
+    "build_objective",
+    "get_objective",
+    "objective_names",
+    "register",
+]
