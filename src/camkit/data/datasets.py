@@ -17,7 +17,7 @@ model's input resolution.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
+from camkit.core.options import from_dict, option
 from camkit.data import fashion
-from camkit.data.augment import AugmentConfig, Augmented
+from camkit.data.augment import LEGACY_KEYS, AugmentConfig, Augmented
 from camkit.data.folders import (
     Record,
     check_mask_sizes,
@@ -47,31 +48,47 @@ DATASETS = ("fashion", "fashion-multi", "folder", "lab")
 class DataConfig:
     """Where the data comes from and how it is shaped."""
 
-    dataset: str = "fashion"  # fashion | folder | lab
-    root: str | None = None  # fashion: IDX folder (Debian's by default); folder/lab: the tree
-    mask_root: str | None = None  # folder: parallel tree of masks
-    image_size: int = 64
-    val_fraction: float = 0.1  # folder/lab: share of train held out for validation
-    split_seed: int = 0
+    dataset: str = option(
+        "fashion", choices=DATASETS,
+        help="fashion (embedded benchmark), fashion-multi (its multi-object, multi-label variant), "
+        "folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+    )  # fmt: skip
+    root: str | None = option(
+        None, flag="--data-root", default_text="Debian's Fashion-MNIST",
+        help="fashion: folder of the IDX .gz files; folder/lab: the tree",
+    )  # fmt: skip
+    mask_root: str | None = option(None, help="folder: a tree of masks parallel to the images")
+    image_size: int = option(64, help="model input side in pixels")
+    val_fraction: float = option(0.1, help="folder/lab: share of train held out for validation")
+    split_seed: int = option(0, cli=False, help="folder/lab: seed of the train/val split")
     # the embedded benchmark
-    n_train: int = 8000
-    n_val: int = 1000
-    n_test: int = 1000
-    min_scale: float | None = None  # item side / canvas side; None: 0.45 (fashion), 0.3 (fashion-multi)
-    max_scale: float | None = None  # None: 0.8 (fashion), 0.55 (fashion-multi)
-    clutter: int = 8
-    seed: int = 0
-    max_objects: int = 3  # fashion-multi: 1..max_objects items of distinct classes per canvas
-    cache_dir: str | None = None
-    # online augmentation of the training split (see camkit.data.augment)
-    aug_hflip: bool = False
-    aug_rotate: float = 0.0
-    aug_shift: float = 0.0
-    aug_jitter: float = 0.0
-    aug_crop: float = 0.0
+    n_train: int = option(8000, help="fashion: training canvases")
+    n_val: int = option(1000, help="fashion: validation canvases")
+    n_test: int = option(1000, help="fashion: test canvases")
+    min_scale: float | None = option(
+        None, cli=False, default_text="0.45, fashion-multi 0.3", help="fashion: smallest item side / canvas side"
+    )
+    max_scale: float | None = option(
+        None, cli=False, default_text="0.8, fashion-multi 0.55", help="fashion: largest item side / canvas side"
+    )
+    clutter: int = option(8, cli=False, help="fashion: background clutter strokes per canvas")
+    seed: int = option(0, flag="--data-seed", help="fashion: generator seed")
+    max_objects: int = option(3, help="fashion-multi: 1 to this many items of distinct classes per canvas")
+    cache_dir: str | None = option(
+        None, default_text="$CAMKIT_CACHE or ~/.cache/camkit", help="where generated benchmark splits are cached"
+    )
+    #: online augmentation of the training split (see camkit.data.augment)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
-    def augment(self) -> AugmentConfig:
-        return AugmentConfig(self.aug_hflip, self.aug_rotate, self.aug_shift, self.aug_jitter, self.aug_crop)
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], strict: bool = False, where: str = "data") -> DataConfig:
+        """From a JSON dict; the flat ``aug_*`` keys of older configs go to ``augment``."""
+        d = dict(d)
+        legacy = {LEGACY_KEYS[k]: d.pop(k) for k in list(d) if k in LEGACY_KEYS}
+        if legacy:
+            nested = d.get("augment")
+            d["augment"] = {**legacy, **(nested if isinstance(nested, dict) else {})}
+        return from_dict(cls, d, strict, where)  # type: ignore[no-any-return]
 
     @property
     def multilabel(self) -> bool:
@@ -87,7 +104,7 @@ class DataConfig:
         if kw["max_scale"] is None:
             kw["max_scale"] = 0.55 if multi else 0.8
         if multi and self.max_objects < 1:
-            raise CamkitError(f"--max-objects {self.max_objects}: must be at least 1")
+            raise OptionError("max_objects", "must be at least 1", self.max_objects)
         kw["max_objects"] = self.max_objects if multi else 0
         return fashion.CanvasConfig(size=self.image_size, **kw)
 
@@ -127,7 +144,7 @@ class FileDataset(Dataset):
 
     def __init__(self, records: list[Record], image_size: int) -> None:
         if not records:
-            raise CamkitError("the split is empty; check --data-root and the list files")
+            raise OptionError("data.root", "the split is empty; check the tree and the list files")
         self.records = records
         self.image_size = image_size
         self.ids = [r.image_id for r in records]
@@ -172,7 +189,7 @@ def _resize(img: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Ten
 def _carve(records: list[Record], cfg: DataConfig, split: str) -> list[Record]:
     """Split ``records`` into train/val deterministically (``val_fraction``, ``split_seed``)."""
     if not 0.0 < cfg.val_fraction < 1.0:
-        raise CamkitError(f"--val-fraction {cfg.val_fraction}: must be between 0 and 1")
+        raise OptionError("val_fraction", "must be between 0 and 1", cfg.val_fraction)
     perm = np.random.default_rng(cfg.split_seed).permutation(len(records))
     n_val = max(1, int(round(cfg.val_fraction * len(records))))
     idx = np.sort(perm[:n_val] if split == "val" else perm[n_val:])
@@ -188,7 +205,7 @@ def class_names(cfg: DataConfig) -> list[str]:
         return scan_image_folder(base)[1]
     if cfg.dataset == "lab":
         return [str(i) for i in range(10)]
-    raise CamkitError(f"--dataset {cfg.dataset}: unknown; choose one of {', '.join(DATASETS)}")
+    raise OptionError("dataset", f"unknown; choose one of {', '.join(DATASETS)}", cfg.dataset)
 
 
 def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
@@ -198,20 +215,20 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
     split gets the configured online augmentation (unless ``augment=False``); the others never do.
     """
     ds = _build_split(cfg, split)
-    aug = cfg.augment()
+    aug = cfg.augment
     return Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds
 
 
 def _build_split(cfg: DataConfig, split: str) -> Dataset:
     if cfg.dataset in ("fashion", "fashion-multi"):
         if split not in fashion.SPLITS:
-            raise CamkitError(f"--split {split}: the embedded benchmark has train, val and test")
+            raise OptionError("split", "the embedded benchmark has train, val and test", split)
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None
         d = fashion.load_split(split, cfg.canvas(), cfg.root, cache)
         return ArrayDataset(d["images"], d["labels"], d["masks"], cfg.image_size)
     if cfg.dataset == "folder":
         if not cfg.root:
-            raise CamkitError("--data-root is required with --dataset folder")
+            raise OptionError("data.root", "is required with dataset folder")
         root = Path(cfg.root)
         has_splits = (root / "train").is_dir()
         mroot = Path(cfg.mask_root) if cfg.mask_root else None
@@ -223,25 +240,38 @@ def _build_split(cfg: DataConfig, split: str) -> Dataset:
             records = _carve(records, cfg, split)
         elif split == "test":
             if not has_splits or not (root / "test").is_dir():
-                raise CamkitError(
-                    f"--data-root {root}: no test/ folder; lay the tree out as train/<class>, test/<class>"
-                )
+                raise OptionError("data.root", "no test/ folder; lay the tree out as train/<class>, test/<class>", root)
             mtest = mroot / "test" if mroot and (mroot / "test").is_dir() else mroot
             records, _ = scan_image_folder(root / "test", mtest)
         else:
-            raise CamkitError(f"--split {split}: an ImageFolder tree has train, val and test")
+            raise OptionError("split", "an ImageFolder tree has train, val and test", split)
         check_mask_sizes(records)
         return FileDataset(records, cfg.image_size)
     if cfg.dataset == "lab":
         if not cfg.root:
-            raise CamkitError("--data-root is required with --dataset lab")
+            raise OptionError("data.root", "is required with dataset lab")
         if split in ("train", "val"):
             records = _carve(scan_lab_layout(cfg.root, "train"), cfg, split)
         else:
             records = scan_lab_layout(cfg.root, split)
         check_mask_sizes(records)
         return FileDataset(records, cfg.image_size)
-    raise CamkitError(f"--dataset {cfg.dataset}: unknown; choose one of {', '.join(DATASETS)}")
+    raise OptionError("dataset", f"unknown; choose one of {', '.join(DATASETS)}", cfg.dataset)
+
+
+def image_folder_dataset(folder: str | Path, image_size: int) -> FileDataset:
+    """Every image under ``folder`` (recursively, sorted), unlabelled (-1), ids relative to it."""
+    from camkit.data.folders import IMAGE_EXTS
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise OptionError("images", "folder not found", root)
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not paths:
+        raise OptionError("images", f"no images found (extensions: {', '.join(IMAGE_EXTS)})", root)
+    ds = FileDataset([Record(p, -1) for p in paths], image_size)
+    ds.ids = [str(p.relative_to(root).with_suffix("")) for p in paths]
+    return ds
 
 
 def split_ids(ds: Dataset) -> list[str]:

@@ -1,0 +1,200 @@
+"""Shared argument groups: config dataclass fields become flags (``camkit.core.options``), and
+the method, layer, device and source arguments are declared here once for every command."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from camkit.core.errors import CamkitError
+from camkit.core.options import field_types, flag_of, help_text, option_info, strip_optional
+
+#: method-specific options: constructor keyword -> (flag, argparse keywords)
+METHOD_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "recam_weights": ("--recam-weights", {
+        "choices": ("w", "w2", "sum", "prod"),
+        "help": "recam: CAM weights from FC1 (w), FC2 (w2), w+w2 (sum) or w*w2 (prod) (default: prod)"}),
+    "prototypes": ("--prototypes", {"help": "lpcam/lpcam-f: a prototype file from camkit prototypes"}),
+}  # fmt: skip
+
+
+def _dest(f: dataclasses.Field[Any]) -> str:
+    """The namespace attribute of an option: its flag's name (``--data-seed`` -> data_seed), or
+    the field's name for a ``--no-`` flag."""
+    flag = flag_of(f)
+    return f.name if flag.startswith("--no-") else flag[2:].replace("-", "_")
+
+
+def add_dataclass_args(group: Any, cls: type, only: tuple[str, ...] = (), default: Any = None) -> None:
+    """One argument per command-line option field of ``cls`` (nested dataclasses included),
+    with the help and default from the field. The argparse default is ``default`` (None: the
+    dataclass decides, and :func:`apply_args` sees only what the user gave)."""
+    types = field_types(cls)
+    for f in dataclasses.fields(cls):
+        tp, _ = strip_optional(types[f.name])
+        if dataclasses.is_dataclass(tp):
+            add_dataclass_args(group, tp, only, default)  # type: ignore[arg-type]
+            continue
+        info = option_info(f)
+        if info is None or not info.cli or (only and f.name not in only):
+            continue
+        flag = flag_of(f)
+        kw: dict[str, Any] = {"dest": _dest(f), "default": default, "help": help_text(f).replace("%", "%%")}
+        if tp is bool:
+            if flag.startswith("--no-"):
+                kw["action"] = "store_false"
+            else:
+                kw["action"] = argparse.BooleanOptionalAction if info.negatable else "store_true"
+        elif typing_origin(tp) is list:
+            kw["action"] = "append"
+        else:
+            kw["type"] = tp
+        if info.choices:
+            kw["choices"] = info.choices
+        if info.metavar:
+            kw["metavar"] = info.metavar
+        group.add_argument(flag, **kw)
+
+
+def typing_origin(tp: Any) -> Any:
+    import typing
+
+    return typing.get_origin(tp)
+
+
+def apply_args(obj: Any, args: argparse.Namespace) -> Any:
+    """A copy of config dataclass ``obj`` with every option the user gave (not None) applied,
+    nested dataclasses included."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            new = apply_args(value, args)
+            if new != value:
+                changes[f.name] = new
+        elif option_info(f) is not None and getattr(args, _dest(f), None) is not None:
+            changes[f.name] = getattr(args, _dest(f))
+    return dataclasses.replace(obj, **changes)
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    from camkit.data.datasets import DataConfig
+
+    add_dataclass_args(p.add_argument_group("data"), DataConfig)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    from camkit.models.camnet import ModelConfig
+
+    add_dataclass_args(p.add_argument_group("model"), ModelConfig)
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    from camkit.train.config import RunConfig, TrainConfig
+
+    g = p.add_argument_group("training")
+    add_dataclass_args(g, TrainConfig)
+    add_dataclass_args(g, RunConfig, only=("mode",))
+    g.add_argument("--config", help="a JSON run config (e.g. from recipes/); flags given here override it")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Data, model and training options: a whole run config."""
+    add_data_args(p), add_model_args(p), add_train_args(p)
+
+
+def run_config(args: argparse.Namespace) -> Any:
+    """The run config of --config (if given) with every flag the user gave applied."""
+    from camkit.train.config import RunConfig
+
+    cfg = RunConfig()
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        try:
+            cfg = RunConfig.from_dict(json.loads(path.read_text()), strict=True)
+        except FileNotFoundError:
+            raise CamkitError(f"--config {path}: file not found") from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise CamkitError(f"--config {path}: not a camkit run config ({e})") from None
+        except CamkitError as e:
+            raise CamkitError(f"--config {path}: {e}") from None
+    return apply_args(cfg, args)
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """--device, as TrainConfig declares it, default auto."""
+    from camkit.train.config import TrainConfig
+
+    add_dataclass_args(p, TrainConfig, only=("device",), default="auto")
+
+
+def add_layer_arg(p: argparse.ArgumentParser, several: bool = True) -> None:
+    what = "target layer name(s), comma-separated" if several else "target layer"
+    p.add_argument("--layer", help=f"{what} (default: the backbone's output)")
+
+
+def add_method_args(
+    p: argparse.ArgumentParser, default: str, target: str | None = None, layers: bool = True
+) -> None:
+    """--method, --layer and --layer-weights (with ``layers``), --target (when ``target`` is its
+    default) and the method-specific options (--recam-weights, --prototypes)."""
+    g = p.add_argument_group("map method")
+    g.add_argument(
+        "--method", default=default,
+        help=f"one or more of the methods listed by camkit methods, comma-separated (default: {default})",
+    )  # fmt: skip
+    if layers:
+        add_layer_arg(g)  # type: ignore[arg-type]
+        g.add_argument("--layer-weights", help="fusion weights for several layers, e.g. 0.4,0.4,0.2")
+    if target is not None:
+        g.add_argument(
+            "--target", default=target, help=f"label (ground truth), pred, or a class id (default: {target})"
+        )
+    for flag, kw in METHOD_FLAGS.values():
+        g.add_argument(flag, **kw)
+
+
+def method_args(args: argparse.Namespace) -> tuple[list[str], list[str] | None, dict[str, Any]]:
+    """(methods, layers, keyword options) from --method/--layer/--layer-weights and the
+    method-specific options, each checked against the methods asked for."""
+    from camkit.methods import get_method, option_methods
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    for m in methods:
+        get_method(m)  # unknown names fail before any work
+    layers = [s.strip() for s in args.layer.split(",")] if getattr(args, "layer", None) else None
+    kw: dict[str, Any] = {}
+    for option, (flag, _) in METHOD_FLAGS.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        owners = option_methods(option)
+        if not set(owners) & set(methods):
+            raise CamkitError(f"{flag} goes with --method {' or '.join(owners)}")
+        kw[option] = value
+    if "prototypes" in kw:
+        from camkit.methods.prototypes import load_prototypes
+
+        kw["prototypes"] = load_prototypes(kw["prototypes"])
+    if getattr(args, "layer_weights", None):
+        kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+    return methods, layers, kw
+
+
+def add_source_args(p: argparse.ArgumentParser, split: str = "test") -> None:
+    """--run / --checkpoint, --split and the data options."""
+    p.add_argument("--run", help="a run folder (its config and best checkpoint)")
+    p.add_argument("--checkpoint", help="a checkpoint file (.safetensors)")
+    p.add_argument("--split", default=split, help=f"split to use (default: {split})")
+    add_data_args(p)
+
+
+def add_model_source_args(p: argparse.ArgumentParser) -> None:
+    """--model (a pretrained ImageNet classifier) and --images (a folder) instead of a split."""
+    p.add_argument(
+        "--model", help="a pretrained ImageNet classifier instead of a checkpoint (efficientnet_lite0 works offline)"
+    )
+    p.add_argument("--images", help="a folder of images (instead of a dataset split)")
