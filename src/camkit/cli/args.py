@@ -1,16 +1,16 @@
-"""Shared argument groups: config dataclass fields become flags (``camkit.core.options``), and
-the method, layer, device and source arguments are declared here once for every command."""
+"""Shared argument groups: data, model and training options come from the config dataclasses
+(``camkit.cli.options``); the method, layer, device and source arguments are declared here once
+for every command."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+from camkit.cli.options import add_dataclass_args, apply_args
 from camkit.core.errors import CamkitError
-from camkit.core.options import field_types, flag_of, help_text, option_info, strip_optional
 
 #: method-specific options: constructor keyword -> (flag, argparse keywords)
 METHOD_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -19,65 +19,6 @@ METHOD_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         "help": "recam: CAM weights from FC1 (w), FC2 (w2), w+w2 (sum) or w*w2 (prod) (default: prod)"}),
     "prototypes": ("--prototypes", {"help": "lpcam/lpcam-f: a prototype file from camkit prototypes"}),
 }  # fmt: skip
-
-
-def _dest(f: dataclasses.Field[Any]) -> str:
-    """The namespace attribute of an option: its flag's name (``--data-seed`` -> data_seed), or
-    the field's name for a ``--no-`` flag."""
-    flag = flag_of(f)
-    return f.name if flag.startswith("--no-") else flag[2:].replace("-", "_")
-
-
-def add_dataclass_args(group: Any, cls: type, only: tuple[str, ...] = (), default: Any = None) -> None:
-    """One argument per command-line option field of ``cls`` (nested dataclasses included),
-    with the help and default from the field. The argparse default is ``default`` (None: the
-    dataclass decides, and :func:`apply_args` sees only what the user gave)."""
-    types = field_types(cls)
-    for f in dataclasses.fields(cls):
-        tp, _ = strip_optional(types[f.name])
-        if dataclasses.is_dataclass(tp):
-            add_dataclass_args(group, tp, only, default)  # type: ignore[arg-type]
-            continue
-        info = option_info(f)
-        if info is None or not info.cli or (only and f.name not in only):
-            continue
-        flag = flag_of(f)
-        kw: dict[str, Any] = {"dest": _dest(f), "default": default, "help": help_text(f).replace("%", "%%")}
-        if tp is bool:
-            if flag.startswith("--no-"):
-                kw["action"] = "store_false"
-            else:
-                kw["action"] = argparse.BooleanOptionalAction if info.negatable else "store_true"
-        elif typing_origin(tp) is list:
-            kw["action"] = "append"
-        else:
-            kw["type"] = tp
-        if info.choices:
-            kw["choices"] = info.choices
-        if info.metavar:
-            kw["metavar"] = info.metavar
-        group.add_argument(flag, **kw)
-
-
-def typing_origin(tp: Any) -> Any:
-    import typing
-
-    return typing.get_origin(tp)
-
-
-def apply_args(obj: Any, args: argparse.Namespace) -> Any:
-    """A copy of config dataclass ``obj`` with every option the user gave (not None) applied,
-    nested dataclasses included."""
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            new = apply_args(value, args)
-            if new != value:
-                changes[f.name] = new
-        elif option_info(f) is not None and getattr(args, _dest(f), None) is not None:
-            changes[f.name] = getattr(args, _dest(f))
-    return dataclasses.replace(obj, **changes)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -141,18 +82,17 @@ def add_method_args(
 ) -> None:
     """--method, --layer and --layer-weights (with ``layers``), --target (when ``target`` is its
     default) and the method-specific options (--recam-weights, --prototypes)."""
+    from camkit.methods import method_names
+
     g = p.add_argument_group("map method")
     g.add_argument(
-        "--method", default=default,
-        help=f"one or more of the methods listed by camkit methods, comma-separated (default: {default})",
-    )  # fmt: skip
+        "--method", default=default, help=f"one or more of: {', '.join(method_names())} (comma-separated)"
+    )
     if layers:
         add_layer_arg(g)  # type: ignore[arg-type]
         g.add_argument("--layer-weights", help="fusion weights for several layers, e.g. 0.4,0.4,0.2")
     if target is not None:
-        g.add_argument(
-            "--target", default=target, help=f"label (ground truth), pred, or a class id (default: {target})"
-        )
+        g.add_argument("--target", default=target, help="label (ground truth), pred, or a class id")
     for flag, kw in METHOD_FLAGS.values():
         g.add_argument(flag, **kw)
 
@@ -188,13 +128,14 @@ def add_source_args(p: argparse.ArgumentParser, split: str = "test") -> None:
     """--run / --checkpoint, --split and the data options."""
     p.add_argument("--run", help="a run folder (its config and best checkpoint)")
     p.add_argument("--checkpoint", help="a checkpoint file (.safetensors)")
-    p.add_argument("--split", default=split, help=f"split to use (default: {split})")
+    p.add_argument("--split", default=split, help="split to use")
     add_data_args(p)
 
 
 def add_model_source_args(p: argparse.ArgumentParser) -> None:
     """--model (a pretrained ImageNet classifier) and --images (a folder) instead of a split."""
     p.add_argument(
-        "--model", help="a pretrained ImageNet classifier instead of a checkpoint (efficientnet_lite0 works offline)"
+        "--model",
+        help="a pretrained ImageNet classifier instead of a checkpoint (efficientnet_lite0 works offline)",
     )
     p.add_argument("--images", help="a folder of images (instead of a dataset split)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from camkit.cli.args import add_data_args, apply_args
+from camkit.cli.args import add_data_args
+from camkit.cli.options import apply_args
 
 
 def register(sub: Any) -> None:
@@ -13,9 +14,9 @@ def register(sub: Any) -> None:
         "augment", help="write N augmented copies of each training image (the study's offline variant)"
     )
     add_data_args(p)
-    p.add_argument("--split", default="train", help="split to copy (default: train)")
-    p.add_argument("--copies", type=int, default=5, help="augmented copies per image (default: 5)")
-    p.add_argument("--seed", type=int, default=0, help="augmentation seed (default: 0)")
+    p.add_argument("--split", default="train", help="split to copy")
+    p.add_argument("--copies", type=int, default=5, help="augmented copies per image")
+    p.add_argument("--seed", type=int, default=0, help="augmentation seed")
     p.add_argument("--out", required=True, help="output ImageFolder tree (masks go to OUT_masks)")
     p.set_defaults(func=run)
 

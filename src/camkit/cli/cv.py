@@ -12,7 +12,12 @@ from camkit.cli.sources import progress
 def register(sub: Any) -> None:
     p = sub.add_parser("cv", help="k-fold cross-validation on the training split")
     add_run_args(p)
-    p.add_argument("--folds", type=int, default=5, help="folds (default: 5)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="folds the training split is cut into; each is the validation split once",
+    )
     p.set_defaults(func=run)
 
 

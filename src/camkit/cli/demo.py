@@ -12,7 +12,7 @@ from camkit.cli.sources import progress
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="train, extract and score on the embedded benchmark")
     p.add_argument("--quick", action="store_true", help="smoke size (<= 90 s)")
-    p.add_argument("--out", default="camkit-demo", help="output folder (default: camkit-demo)")
+    p.add_argument("--out", default="camkit-demo", help="output folder")
     p.add_argument("--data-root", help="folder of the Fashion-MNIST IDX .gz files (default: Debian's)")
     p.add_argument("--force", action="store_true", help="replace a previous demo run in --out")
     p.set_defaults(func=run)
@@ -33,5 +33,7 @@ def run(args: argparse.Namespace) -> int:
     for name, b in m["baselines"].items():
         print(f"{name:<14} {'':>8} {b['miou']:>8.4f} {'':>5} {b['peak_iou']:>9.4f} {'':>7}")
     out = Path(args.out)
-    print(f"wall time {m['wall_time_s']:.1f} s; metrics in {out / 'metrics.json'}, overlays in {out / 'visuals'}")
+    print(
+        f"wall time {m['wall_time_s']:.1f} s; metrics in {out / 'metrics.json'}, overlays in {out / 'visuals'}"
+    )
     return 0

@@ -16,9 +16,9 @@ def register(sub: Any) -> None:
     p.add_argument("--maps", help="a .npz from camkit extract")
     p.add_argument("--pred-masks", help="a folder of predicted binary masks (the lab's per-image IoU list)")
     p.add_argument("--gt-masks", help="the folder of ground-truth masks with the same file stems")
-    p.add_argument("--split", help="split (default: the one the maps came from)")
+    p.add_argument("--split", help="split to score (default: the one the maps came from)")
     p.add_argument("--threshold", type=float, help="report mIoU here (default: at the sweep's peak)")
-    p.add_argument("--step", type=float, default=0.01, help="threshold sweep step (default: 0.01)")
+    p.add_argument("--step", type=float, default=0.01, help="threshold sweep step")
     p.add_argument(
         "--bg-threshold", type=float,
         help="class maps: report the seeds at this background threshold too (default: the sweep's peak)",
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
         "--norm",
         default="relu-max",
         choices=("relu-max", "minmax", "sigmoid", "tanh-max"),
-        help="class maps: map normalization before seeding (default: relu-max, as in IRN/ReCAM/LPCAM)",
+        help="class maps: map normalization before seeding (IRN, ReCAM and LPCAM use relu-max)",
     )
     p.add_argument("--out", help="write the results as JSON")
     p.add_argument("--plots", help="a folder for iou_curve.png and pr_curve.png")

@@ -13,7 +13,7 @@ from camkit.cli.sources import progress
 def register(sub: Any) -> None:
     p = sub.add_parser("evaluate-epochs", help="top-1/3/5 of every saved epoch of a run (epochs.json)")
     p.add_argument("--run", required=True, help="a run folder trained with --save-every-epoch")
-    p.add_argument("--split", default="val", help="split to score (default: val)")
+    p.add_argument("--split", default="val", help="split to score")
     add_device_arg(p)
     p.set_defaults(func=run)
 

@@ -11,19 +11,21 @@ from camkit.core.errors import CamkitError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("explain", help="where does this model look? top-k classes and maps, PNGs and an HTML page")
+    p = sub.add_parser(
+        "explain", help="where does this model look? top-k classes and maps, PNGs and an HTML page"
+    )
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--model", help="a pretrained ImageNet classifier (efficientnet_lite0 works offline)")
     p.add_argument("--run", help="a run folder (its best checkpoint)")
     p.add_argument("--checkpoint", help="a checkpoint file (.safetensors)")
     add_method_args(p, default="cam,grad-cam,layercam")
-    p.add_argument("--topk", type=int, default=5, help="classes to list per image (default: 5)")
+    p.add_argument("--topk", type=int, default=5, help="classes to list per image")
     p.add_argument("--image-size", type=int, help="input side (default: 224, or the run's)")
-    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity (default: 0.5)")
-    p.add_argument("--cmap", default="jet", help="a matplotlib colormap (default: jet)")
-    p.add_argument("--tile", type=float, default=1.8, help="panel size in inches (default: 1.8)")
+    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity")
+    p.add_argument("--cmap", default="jet", help="a matplotlib colormap")
+    p.add_argument("--tile", type=float, default=1.8, help="panel size in inches")
     add_device_arg(p)
-    p.add_argument("--out", default="explain", help="output folder (default: explain)")
+    p.add_argument("--out", default="explain", help="output folder")
     p.set_defaults(func=run, dataset=None, data_root=None)
 
 

@@ -8,7 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from camkit.cli.args import add_device_arg, add_method_args, add_model_source_args, add_source_args, method_args
+from camkit.cli.args import (
+    add_device_arg,
+    add_method_args,
+    add_model_source_args,
+    add_source_args,
+    method_args,
+)
 from camkit.cli.sources import model_images, progress
 from camkit.core.errors import CamkitError
 
@@ -18,7 +24,7 @@ def register(sub: Any) -> None:
     add_source_args(p)
     add_model_source_args(p)
     add_method_args(p, default="cam", target="label")
-    p.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per batch")
     add_device_arg(p)
     p.add_argument("--out", help="output .npz file (several methods: one per method, NAME_METHOD.npz)")
     p.add_argument(

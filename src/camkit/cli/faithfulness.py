@@ -6,7 +6,13 @@ import argparse
 import dataclasses
 from typing import Any
 
-from camkit.cli.args import add_device_arg, add_method_args, add_model_source_args, add_source_args, method_args
+from camkit.cli.args import (
+    add_device_arg,
+    add_method_args,
+    add_model_source_args,
+    add_source_args,
+    method_args,
+)
 from camkit.cli.sources import model_images, progress
 
 
@@ -15,9 +21,9 @@ def register(sub: Any) -> None:
     add_source_args(p)
     add_model_source_args(p)
     add_method_args(p, default="grad-cam", target="pred")
-    p.add_argument("--steps", type=int, default=50, help="deletion/insertion steps (default: 50)")
+    p.add_argument("--steps", type=int, default=50, help="deletion/insertion steps")
     p.add_argument("--num", type=int, help="score only the first N images (default: all)")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default: 16)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch")
     add_device_arg(p)
     p.add_argument("--out", help="write the results as JSON")
     p.set_defaults(func=run)
@@ -38,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     res = faithfulness(model, ds, methods, layers, args.target, args.steps, args.batch_size, device, progress,
                        **kw)  # fmt: skip
     print(f"{source} on {split}, {res.images} images, {args.steps} steps")
-    print(f"{'method':<14} {'deletion AUC':>12} {'insertion AUC':>13} {'Avg Drop %':>10} {'Incr. Conf. %':>13}")
+    print(
+        f"{'method':<14} {'deletion AUC':>12} {'insertion AUC':>13} {'Avg Drop %':>10} {'Incr. Conf. %':>13}"
+    )
     for m, r in res.methods.items():
         print(
             f"{m:<14} {r.deletion_auc:>12.4f} {r.insertion_auc:>13.4f} {r.average_drop:>10.2f} "

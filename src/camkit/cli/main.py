@@ -16,6 +16,7 @@ import sys
 
 from camkit import __version__
 from camkit.cli.errors import cli_message
+from camkit.cli.options import show_defaults
 from camkit.core.errors import CamkitError
 
 log = logging.getLogger("camkit")
@@ -26,13 +27,16 @@ COMMANDS = ("train", "sweep", "augment", "study", "evaluate_epochs", "cv", "extr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="camkit", description="Class activation maps: train, extract, score, look.")
+    p = argparse.ArgumentParser(
+        prog="camkit", description="Class activation maps: train, extract, score, look."
+    )
     p.add_argument("--version", action="version", version=f"camkit {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"camkit.cli.{name}").register(sub)
+    show_defaults(p)
     return p
 
 

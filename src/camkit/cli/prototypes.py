@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from camkit.cli.args import add_dataclass_args, add_device_arg, add_layer_arg, add_source_args, apply_args
+from camkit.cli.args import add_device_arg, add_layer_arg, add_source_args
+from camkit.cli.options import add_dataclass_args, apply_args
 from camkit.cli.sources import class_name, model_and_data, progress
 
 
@@ -16,7 +17,7 @@ def register(sub: Any) -> None:
     add_source_args(p, split="train")
     add_layer_arg(p, several=False)
     add_dataclass_args(p.add_argument_group("prototypes"), PrototypeConfig)
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     add_device_arg(p)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.set_defaults(func=run)
@@ -26,7 +27,10 @@ def _notes(row: dict[str, Any]) -> str:
     return ", ".join(
         f"{side} {why}"
         for side in ("fg", "bg")
-        for why, bad in (("fallback", row[side].get("fallback")), ("not converged", row[side].get("converged") is False))
+        for why, bad in (
+            ("fallback", row[side].get("fallback")),
+            ("not converged", row[side].get("converged") is False),
+        )
         if bad
     )
 
@@ -53,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
             f"{class_name(names, row['class']):<12} {row['fg']['kept']:>5}/{cfg.k:<3} {row['bg']['kept']:>5}/{cfg.k:<3} "
             f"{row['fg']['points']:>10} {row['bg']['points']:>10}  {_notes(row)}"
         )
-    print(f"wrote {args.out} (layer {protos.layer}; reuse it with camkit extract --method lpcam --prototypes)")
+    print(
+        f"wrote {args.out} (layer {protos.layer}; reuse it with camkit extract --method lpcam --prototypes)"
+    )
     return 0

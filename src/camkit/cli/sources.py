@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from camkit.cli.args import apply_args
+from camkit.cli.options import apply_args
 from camkit.core.errors import CamkitError
 
 

@@ -12,13 +12,13 @@ from camkit.cli.sources import class_name, maps_and_split
 def register(sub: Any) -> None:
     p = sub.add_parser("visualize", help="write heatmap overlays and binary masks")
     p.add_argument("--maps", required=True, help="a .npz from camkit extract")
-    p.add_argument("--split", help="split (default: the one the maps came from)")
+    p.add_argument("--split", help="split to draw (default: the one the maps came from)")
     p.add_argument(
         "--threshold", type=float, help="mask threshold (default: the sweep's peak, or 0.5 without masks)"
     )
-    p.add_argument("--num", type=int, default=10, help="images to draw (default: 10)")
-    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity (default: 0.5)")
-    p.add_argument("--cmap", default="jet", help="a matplotlib colormap (default: jet)")
+    p.add_argument("--num", type=int, default=10, help="images to draw")
+    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity")
+    p.add_argument("--cmap", default="jet", help="a matplotlib colormap")
     p.add_argument("--out", required=True, help="output folder")
     add_data_args(p)
     p.set_defaults(func=run)

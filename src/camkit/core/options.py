@@ -153,7 +153,9 @@ def _check(tp: Any, value: Any) -> bool:
     return True
 
 
-def from_dict(cls: type, d: Any, strict: bool = True, where: str = "", ignore: frozenset[str] = frozenset()) -> Any:
+def from_dict(
+    cls: type, d: Any, strict: bool = True, where: str = "", ignore: frozenset[str] = frozenset()
+) -> Any:
     """Build dataclass ``cls`` from a JSON dict; nested dataclass fields take nested dicts.
 
     ``strict``: an unknown key or a value of the wrong type raises a one-line

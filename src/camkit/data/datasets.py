@@ -66,16 +66,24 @@ class DataConfig:
     n_val: int = option(1000, help="fashion: validation canvases")
     n_test: int = option(1000, help="fashion: test canvases")
     min_scale: float | None = option(
-        None, cli=False, default_text="0.45, fashion-multi 0.3", help="fashion: smallest item side / canvas side"
+        None,
+        cli=False,
+        default_text="0.45, fashion-multi 0.3",
+        help="fashion: smallest item side / canvas side",
     )
     max_scale: float | None = option(
-        None, cli=False, default_text="0.8, fashion-multi 0.55", help="fashion: largest item side / canvas side"
+        None,
+        cli=False,
+        default_text="0.8, fashion-multi 0.55",
+        help="fashion: largest item side / canvas side",
     )
     clutter: int = option(8, cli=False, help="fashion: background clutter strokes per canvas")
     seed: int = option(0, flag="--data-seed", help="fashion: generator seed")
     max_objects: int = option(3, help="fashion-multi: 1 to this many items of distinct classes per canvas")
     cache_dir: str | None = option(
-        None, default_text="$CAMKIT_CACHE or ~/.cache/camkit", help="where generated benchmark splits are cached"
+        None,
+        default_text="$CAMKIT_CACHE or ~/.cache/camkit",
+        help="where generated benchmark splits are cached",
     )
     #: online augmentation of the training split (see camkit.data.augment)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -240,7 +248,9 @@ def _build_split(cfg: DataConfig, split: str) -> Dataset:
             records = _carve(records, cfg, split)
         elif split == "test":
             if not has_splits or not (root / "test").is_dir():
-                raise OptionError("data.root", "no test/ folder; lay the tree out as train/<class>, test/<class>", root)
+                raise OptionError(
+                    "data.root", "no test/ folder; lay the tree out as train/<class>, test/<class>", root
+                )
             mtest = mroot / "test" if mroot and (mroot / "test").is_dir() else mroot
             records, _ = scan_image_folder(root / "test", mtest)
         else:

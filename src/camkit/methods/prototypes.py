@@ -89,7 +89,9 @@ def load_prototypes(path: str | os.PathLike[str]) -> Prototypes:
             meta = fh.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise OptionError("prototypes", f"not a prototype file ({e}); build it with camkit prototypes", path) from None
+        raise OptionError(
+            "prototypes", f"not a prototype file ({e}); build it with camkit prototypes", path
+        ) from None
     if meta.get("format") != "camkit-prototypes-1":
         raise OptionError("prototypes", "not a camkit prototype file; build it with camkit prototypes", path)
     n = int(meta["num_classes"])

@@ -29,9 +29,11 @@ class ModelConfig:
 
     backbone: str = option("resnet18", help=f"backbone family: {', '.join(backbone_names())}")
     layer: str | None = option(
-        None, default_text="the family's default cut, layer2 for ResNets", help="cut the backbone after this layer"
+        None,
+        default_text="the family's default cut, layer2 for ResNets",
+        help="cut the backbone after this layer",
     )
-    num_classes: int = option(10, default_text="from the dataset", help="classes")
+    num_classes: int = option(10, default_text="from the dataset", help="number of classes of the classifier")
     head: str = option("gap", choices=("gap", "tap"), help="pooling head: gap or tap (Bae et al.)")
     pretrained: bool = option(False, negatable=True, help="start from ImageNet weights")
     weights: str | None = option(None, help="a local backbone state-dict file (.pth or .safetensors)")

@@ -26,22 +26,24 @@ class TrainConfig:
     lr: float = option(1e-3, help="learning rate (Adam)")
     batch_size: int = option(64, help="images per training batch")
     weight_decay: float = option(0.0, help="Adam weight decay")
-    schedule: str = option(
-        "constant", choices=SCHEDULES, help="learning-rate schedule, stepped every batch"
-    )
+    schedule: str = option("constant", choices=SCHEDULES, help="learning-rate schedule, stepped every batch")
     step_epochs: int = option(10, help="step schedule: epochs between lr drops")
     step_gamma: float = option(0.1, help="step schedule: lr factor at each drop")
     label_smoothing: float = option(0.0, help="cross-entropy label smoothing")
     patience: int | None = option(None, help="early stopping: epochs without a better val accuracy")
     overfit_ratio: float | None = option(
-        None, metavar="RATIO", help="stop (and never select) once val loss > RATIO x train loss (the Flower-17 study: 2)"
+        None,
+        metavar="RATIO",
+        help="stop (and never select) once val loss > RATIO x train loss (the Flower-17 study: 2)",
     )
     seg_transforms: list[str] = option(
         flag="--transform", metavar="A", default_factory=lambda: ["scale:0.5"],
         help="seg mode: a transform A (repeat to compose): scale:0.5, hflip, vflip, rot:DEG, shift:DX,DY",
     )  # fmt: skip
     seg_weight: float = option(1.0, help="seg mode: λ, the weight of the equivariance loss")
-    backbone_lr_mult: float = option(1.0, help="the backbone's lr is lr times this (fine-tuning, as ReCAM: 0.1)")
+    backbone_lr_mult: float = option(
+        1.0, help="the backbone's lr is lr times this (fine-tuning, as ReCAM: 0.1)"
+    )
     init: str | None = option(
         None, help="start from this checkpoint's weights (recam: the converged CAM model, as in the paper)"
     )
