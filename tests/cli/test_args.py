@@ -153,3 +153,22 @@ def test_method_options_belong_to_a_chosen_method() -> None:
         parse("--method", "cam,recam", "--recam-weights", "w", "--layer", "a,b")
     )
     assert methods == ["cam", "recam"] and layers == ["a", "b"] and kw == {"recam_weights": "w"}
+
+
+def test_sweep_grid_reaches_the_nested_augmentation(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from camkit.train import sweep as sweep_mod
+
+    base = RunConfig()
+    base.train.out, base.train.exp_id = str(tmp_path), "sw"
+    grid = sweep_mod.parse_grid(["aug_rotate=10,20", "aug-hflip=true"], base)
+    assert grid == {"aug_rotate": [10.0, 20.0], "aug_hflip": [True]}
+    seen = []
+
+    def fake_train(cfg: RunConfig, progress: object = None) -> dict:
+        seen.append(cfg.data.augment)
+        raise CamkitError("stop")
+
+    monkeypatch.setattr(sweep_mod, "train_run", fake_train)
+    with pytest.raises(CamkitError, match="stop"):
+        sweep_mod.run_sweep(base, grid)
+    assert seen == [AugmentConfig(hflip=True, rotate=10.0)]
