@@ -15,7 +15,6 @@ from camkit.core.errors import CamkitError
 #: method-specific options: constructor keyword -> (flag, argparse keywords)
 METHOD_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "recam_weights": ("--recam-weights", {
-        "choices": ("w", "w2", "sum", "prod"),
         "help": "recam: CAM weights from FC1 (w), FC2 (w2), w+w2 (sum) or w*w2 (prod) (default: prod)"}),
     "prototypes": ("--prototypes", {"help": "lpcam/lpcam-f: a prototype file from camkit prototypes"}),
 }  # fmt: skip
@@ -93,8 +92,11 @@ def add_method_args(
         g.add_argument("--layer-weights", help="fusion weights for several layers, e.g. 0.4,0.4,0.2")
     if target is not None:
         g.add_argument("--target", default=target, help="label (ground truth), pred, or a class id")
-    for flag, kw in METHOD_FLAGS.values():
-        g.add_argument(flag, **kw)
+    from camkit.methods.recam import RECAM_WEIGHTS
+
+    choices = {"recam_weights": RECAM_WEIGHTS}
+    for option, (flag, kw) in METHOD_FLAGS.items():
+        g.add_argument(flag, choices=choices.get(option), **kw)
 
 
 def method_args(args: argparse.Namespace) -> tuple[list[str], list[str] | None, dict[str, Any]]:

@@ -66,7 +66,7 @@ def _folders(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camkit.pipeline.evaluate import score_maps
+    from camkit.pipeline.evaluate import map_classification, score_maps
 
     if args.pred_masks or args.gt_masks:
         return _folders(args)
@@ -76,13 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if ms.per_class:
         return _class_maps(args, ms, ds)
     res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
-    known = ms.labels >= 0
-    if bool(known.any()):
-        from camkit.metrics.classification import confusion
-
-        res["accuracy"] = float((ms.preds[known] == ms.labels[known]).float().mean())
-        k = max(len(ms.meta.get("class_names") or []), int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
-        res["confusion_matrix"] = confusion(ms.preds[known], ms.labels[known], k).tolist()
+    res.update(map_classification(ms))
 
     def f(v: object, nd: int = 4) -> str:
         return "n/a" if v is None else f"{v:.{nd}f}"  # type: ignore[str-format]

@@ -243,3 +243,18 @@ def evaluate_class_maps(
         "peak_iou": {ref: {k: v for k, v in r.items() if k != "thresholds"} for ref, r in peak.items()},
         "classification": {"exact_match": scores["exact_match"], "f1": scores["f1"]},
     }
+
+
+def map_classification(ms: MapSet) -> dict[str, object]:
+    """Top-1 accuracy and confusion matrix (rows: true class) of a single-label map set's
+    predictions over the images with a known label; empty when no label is known."""
+    from camkit.metrics.classification import confusion
+
+    known = ms.labels >= 0
+    if not bool(known.any()):
+        return {}
+    k = max(len(ms.meta.get("class_names") or []), int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
+    return {
+        "accuracy": float((ms.preds[known] == ms.labels[known]).float().mean()),
+        "confusion_matrix": confusion(ms.preds[known], ms.labels[known], k).tolist(),
+    }
