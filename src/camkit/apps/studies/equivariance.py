@@ -14,15 +14,14 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
 from camkit.apps.demo import demo_config
+from camkit.apps.studies.config import load_typed
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path, write_json
-from camkit.core.options import from_dict
 from camkit.core.progress import Progress
 from camkit.data.datasets import build_split
 from camkit.methods.cam import class_activation_map
@@ -32,7 +31,6 @@ from camkit.pipeline.extract import extract
 from camkit.train.loop import train_run
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_VARIANTS: dict[str, list[str]] = {
     "cam": [],
@@ -70,33 +68,6 @@ def load_study_config(path: str | Path | None) -> EquivarianceStudy:
     if not path:
         return EquivarianceStudy()
     return load_typed(EquivarianceStudy, path)
-
-
-def load_typed(cls: type[T], path: str | Path, base: dict[str, Any] | None = None) -> T:
-    """Dataclass ``cls`` from the JSON file at ``path`` laid over ``base`` (strict keys and types)."""
-    try:
-        return from_dict(cls, {**(base or {}), **_object(path)})  # type: ignore[no-any-return]
-    except OptionError:
-        raise
-    except CamkitError as e:
-        raise OptionError("config", str(e), path) from None
-
-
-def _object(path: str | Path) -> dict[str, Any]:
-    d = read_config(path)
-    if not isinstance(d, dict):
-        raise OptionError("config", f"expected a JSON object, got {type(d).__name__}", path)
-    return d
-
-
-def read_config(path: str | Path) -> Any:
-    """A study config file's JSON; a one-line error naming the file otherwise."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise OptionError("config", "file not found", path) from None
-    except json.JSONDecodeError as e:
-        raise OptionError("config", f"not JSON ({e})", path) from None
 
 
 def run_equivariance_study(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from camkit.apps.studies.equivariance import load_typed
+from camkit.apps.studies.config import load_typed
 from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
