@@ -202,5 +202,5 @@ def test_mixed_precision_option_trains(fake_fmnist: Path, tmp_path: Path, amp: s
     assert s["val"]["loss"] > 0 and torch.isfinite(torch.tensor(s["val"]["loss"]))
     rec = json.loads((tmp_path / amp / "metrics.jsonl").read_text().splitlines()[0])
     assert rec["images_per_s"] > 0
-    with pytest.raises(Exception, match="--amp"):
+    with pytest.raises(Exception, match="train.amp=fp8: choose auto, bf16, fp16 or off"):
         RunConfig.from_dict({"train": {"amp": "fp8"}}).train.validate()

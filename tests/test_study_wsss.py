@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,9 +13,8 @@ def test_wsss_study_smoke_runs_resumes_and_tabulates(
 ) -> None:
     from camkit.apps.studies.wsss import run_wsss_study
 
-    study = study_config(None, quick=True)
-    study.update({"seeds": [0], "data_root": str(fake_fmnist), "n_train": 64, "n_val": 16, "n_test": 16,
-                  "prototypes": {"k": 2}})  # fmt: skip
+    study = dataclasses.replace(study_config(None, quick=True), seeds=[0], data_root=str(fake_fmnist), n_train=64,
+                                n_val=16, n_test=16, prototypes={"k": 2})  # fmt: skip
     res = run_wsss_study(tmp_path, study, quick=True)
     t = res["table"]
     assert list(t["bae"]) == ["CAM", "+PaS", "+NWC", "+TAP"]
@@ -41,6 +41,13 @@ def test_study_config_rejects_unknown_keys(tmp_path: Path) -> None:
     p.write_text('{"epochs": 2, "epohcs": 3}')
     with pytest.raises(CamkitError, match="epohcs"):
         study_config(p)
+    p.write_text('{"lr": "fast"}')
+    with pytest.raises(CamkitError, match=r"s\.json: config key 'lr': expected float, got 'fast'"):
+        study_config(p)
+    p.write_text('{"prototypes": {"kk": 3}}')
+    with pytest.raises(CamkitError, match=r"s\.json: .*unknown key 'kk'"):
+        study_config(p)
     recipe = Path(__file__).parents[1] / "recipes" / "study-wsss.json"
     cfg = study_config(recipe)
-    assert cfg["seeds"] == [0, 1, 2]
+    assert cfg.seeds == [0, 1, 2] and cfg.prototypes == {"k": 12, "mu_f": 0.9, "mu_b": 0.5}
+    assert study_config(None, quick=True).prototypes == {"k": 4}

@@ -53,7 +53,12 @@ def _check_within_one_pixel(m: torch.Tensor, t: v2.Compose) -> None:
 
 def test_train_split_is_augmented_and_others_are_not(fake_fmnist) -> None:
     cfg = DataConfig(
-        root=str(fake_fmnist), image_size=32, n_train=8, n_val=4, n_test=4, aug_hflip=True, aug_rotate=15
+        root=str(fake_fmnist),
+        image_size=32,
+        n_train=8,
+        n_val=4,
+        n_test=4,
+        augment=AugmentConfig(hflip=True, rotate=15),
     )
     tr, va = build_split(cfg, "train"), build_split(cfg, "val")
     assert isinstance(tr, Augmented) and not isinstance(va, Augmented)

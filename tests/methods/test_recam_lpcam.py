@@ -131,7 +131,7 @@ def test_build_save_load_prototypes(tmp_path) -> None:
         torch.testing.assert_close(a, b)
     assert q.config == cfg and q.layer == "backbone"
     (tmp_path / "bad.safetensors").write_bytes(b"not a file")
-    with pytest.raises(CamkitError, match="--prototypes"):
+    with pytest.raises(CamkitError, match=r"prototypes=.*bad\.safetensors: not a prototype file"):
         load_prototypes(tmp_path / "bad.safetensors")
 
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from camkit.core.errors import CamkitError, OptionError
 
-# parameter -> flag, where the flag is not ``--`` + the parameter's last part with dashes
+# parameter -> flag for parameters that are not config options (those come from the options'
+# metadata: option_flag_table)
 FLAG_OVERRIDES: dict[str, str] = {
-    "data.seed": "--data-seed",
-    "data.root": "--data-root",
-    "root": "--data-root",
-    "seg_transforms": "--transform",
-    "train.seg_transforms": "--transform",
     "checkpoint_init": "--init",
     "run_dir": "--run",
     "layers": "--layer",  # methods: the target layers
@@ -22,9 +18,28 @@ FLAG_OVERRIDES: dict[str, str] = {
 }
 
 
+def option_flag_table() -> dict[str, str]:
+    """Parameter -> flag for every config option, generated from the dataclasses' metadata:
+    the qualified name (``data.seed``, ``data.augment.rotate``) and every shorter dotted suffix
+    that names one flag only (``augment.rotate``, ``root``; ``seed`` is ambiguous, so left out)."""
+    from camkit.core.options import option_flags
+    from camkit.methods.prototypes import PrototypeConfig
+    from camkit.train.config import RunConfig
+
+    full = {**option_flags(RunConfig), **option_flags(PrototypeConfig, "prototypes.")}
+    table = dict(full)
+    seen: dict[str, set[str]] = {}
+    for name, flag in full.items():
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            seen.setdefault(".".join(parts[i:]), set()).add(flag)
+    table.update({k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and k not in table})
+    return table
+
+
 def flag_for(option: str, overrides: dict[str, str] | None = None) -> str:
     """The command-line flag of a parameter name (qualified or not)."""
-    table = {**FLAG_OVERRIDES, **(overrides or {})}
+    table = {**option_flag_table(), **FLAG_OVERRIDES, **(overrides or {})}
     if option in table:
         return table[option]
     last = option.rsplit(".", 1)[-1]

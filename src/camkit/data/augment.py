@@ -20,20 +20,46 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
+from camkit.core.options import option
+
+#: the flat keys of older configs (``"aug_hflip"`` inside "data") -> AugmentConfig fields
+LEGACY_KEYS = {"aug_hflip": "hflip", "aug_rotate": "rotate", "aug_shift": "shift", "aug_jitter": "jitter",
+               "aug_crop": "crop"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    hflip: bool = False
-    rotate: float = 0.0  # degrees, uniform in [-rotate, rotate]
-    shift: float = 0.0  # fraction of width/height, uniform in [-shift, shift]
-    jitter: float = 0.0  # brightness/contrast/saturation strength
-    crop: float = 0.0  # random resized crop: minimum area fraction (0: off)
+    """Online augmentation of the training split; every transform is off by default."""
+
+    hflip: bool = option(False, flag="--aug-hflip", help="augment: random horizontal flips")
+    rotate: float = option(
+        0.0, flag="--aug-rotate", metavar="DEG", help="augment: random rotation in ±DEG (the study: 20)"
+    )
+    shift: float = option(
+        0.0, flag="--aug-shift", help="augment: random shift up to this fraction of the side (the study: 0.2)"
+    )
+    jitter: float = option(
+        0.0, flag="--aug-jitter", help="augment: brightness/contrast/saturation jitter strength (e.g. 0.2)"
+    )
+    crop: float = option(
+        0.0, flag="--aug-crop", help="augment: random resized crop, minimum area fraction (e.g. 0.6; 0: off)"
+    )
 
     @property
     def active(self) -> bool:
         return self.hflip or self.rotate > 0 or self.shift > 0 or self.jitter > 0 or self.crop > 0
+
+    def validate(self) -> None:
+        """One-line :class:`OptionError` for an out-of-range setting."""
+        if self.rotate < 0:
+            raise OptionError("augment.rotate", "must be >= 0", self.rotate)
+        if not 0 <= self.shift < 1:
+            raise OptionError("augment.shift", "must be in [0, 1)", self.shift)
+        if self.jitter < 0:
+            raise OptionError("augment.jitter", "must be >= 0", self.jitter)
+        if not 0 <= self.crop < 1:
+            raise OptionError("augment.crop", "must be in [0, 1)", self.crop)
 
 
 #: the Flower-17 study's settings
@@ -42,10 +68,7 @@ STUDY = AugmentConfig(hflip=True, rotate=20.0, shift=0.2, jitter=0.2, crop=0.6)
 
 def build_transform(cfg: AugmentConfig, size: int) -> v2.Compose:
     """The v2 pipeline for ``cfg`` on size×size samples (image and mask together)."""
-    if cfg.rotate < 0 or not 0 <= cfg.shift < 1 or cfg.jitter < 0 or not 0 <= cfg.crop < 1:
-        raise CamkitError(
-            "augmentation: need --aug-rotate >= 0, 0 <= --aug-shift < 1, --aug-jitter >= 0, 0 <= --aug-crop < 1"
-        )
+    cfg.validate()
     ops: list[Any] = []
     if cfg.crop > 0:
         ops.append(v2.RandomResizedCrop(size, scale=(cfg.crop, 1.0), antialias=True))
@@ -93,7 +116,7 @@ def write_augmented_copies(
     from camkit.core.io import atomic_path
 
     if copies < 1:
-        raise CamkitError(f"--copies {copies}: must be at least 1")
+        raise OptionError("copies", "must be at least 1", copies)
     root = Path(out)
     mroot = root.with_name(root.name + "_masks")
     transform = build_transform(cfg, size)

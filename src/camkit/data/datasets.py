@@ -19,13 +19,18 @@ model's input resolution.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 from torch.utils.data import Dataset
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
+from camkit.core.options import from_dict, option
 from camkit.data import fashion
-from camkit.data.augment import AugmentConfig, Augmented
+from camkit.data.augment import LEGACY_KEYS, AugmentConfig, Augmented
+from camkit.data.base import FileDataset
+from camkit.data.folders import Record, find_images
 from camkit.data.registry import dataset_names, get_dataset
 
 log = logging.getLogger(__name__)
@@ -37,31 +42,55 @@ DATASETS = dataset_names()  # the registered sources (camkit.data.sources)
 class DataConfig:
     """Where the data comes from and how it is shaped."""
 
-    dataset: str = "fashion"  # fashion | folder | lab
-    root: str | None = None  # fashion: IDX folder (Debian's by default); folder/lab: the tree
-    mask_root: str | None = None  # folder: parallel tree of masks
-    image_size: int = 64
-    val_fraction: float = 0.1  # folder/lab: share of train held out for validation
-    split_seed: int = 0
+    dataset: str = option(
+        "fashion", choices=DATASETS,
+        help="fashion (embedded benchmark), fashion-multi (its multi-object, multi-label variant), "
+        "folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+    )  # fmt: skip
+    root: str | None = option(
+        None, flag="--data-root", default_text="Debian's Fashion-MNIST",
+        help="fashion: folder of the IDX .gz files; folder/lab: the tree",
+    )  # fmt: skip
+    mask_root: str | None = option(None, help="folder: a tree of masks parallel to the images")
+    image_size: int = option(64, help="model input side in pixels")
+    val_fraction: float = option(0.1, help="folder/lab: share of train held out for validation")
+    split_seed: int = option(0, cli=False, help="folder/lab: seed of the train/val split")
     # the embedded benchmark
-    n_train: int = 8000
-    n_val: int = 1000
-    n_test: int = 1000
-    min_scale: float | None = None  # item side / canvas side; None: 0.45 (fashion), 0.3 (fashion-multi)
-    max_scale: float | None = None  # None: 0.8 (fashion), 0.55 (fashion-multi)
-    clutter: int = 8
-    seed: int = 0
-    max_objects: int = 3  # fashion-multi: 1..max_objects items of distinct classes per canvas
-    cache_dir: str | None = None
-    # online augmentation of the training split (see camkit.data.augment)
-    aug_hflip: bool = False
-    aug_rotate: float = 0.0
-    aug_shift: float = 0.0
-    aug_jitter: float = 0.0
-    aug_crop: float = 0.0
+    n_train: int = option(8000, help="fashion: training canvases")
+    n_val: int = option(1000, help="fashion: validation canvases")
+    n_test: int = option(1000, help="fashion: test canvases")
+    min_scale: float | None = option(
+        None,
+        cli=False,
+        default_text="0.45, fashion-multi 0.3",
+        help="fashion: smallest item side / canvas side",
+    )
+    max_scale: float | None = option(
+        None,
+        cli=False,
+        default_text="0.8, fashion-multi 0.55",
+        help="fashion: largest item side / canvas side",
+    )
+    clutter: int = option(8, cli=False, help="fashion: background clutter strokes per canvas")
+    seed: int = option(0, flag="--data-seed", help="fashion: generator seed")
+    max_objects: int = option(3, help="fashion-multi: 1 to this many items of distinct classes per canvas")
+    cache_dir: str | None = option(
+        None,
+        default_text="$CAMKIT_CACHE or ~/.cache/camkit",
+        help="where generated benchmark splits are cached",
+    )
+    #: online augmentation of the training split (see camkit.data.augment)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
-    def augment(self) -> AugmentConfig:
-        return AugmentConfig(self.aug_hflip, self.aug_rotate, self.aug_shift, self.aug_jitter, self.aug_crop)
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], strict: bool = False, where: str = "data") -> DataConfig:
+        """From a JSON dict; the flat ``aug_*`` keys of older configs go to ``augment``."""
+        d = dict(d)
+        legacy = {LEGACY_KEYS[k]: d.pop(k) for k in list(d) if k in LEGACY_KEYS}
+        if legacy:
+            nested = d.get("augment")
+            d["augment"] = {**legacy, **(nested if isinstance(nested, dict) else {})}
+        return from_dict(cls, d, strict, where)  # type: ignore[no-any-return]
 
     @property
     def multilabel(self) -> bool:
@@ -77,7 +106,7 @@ class DataConfig:
         if kw["max_scale"] is None:
             kw["max_scale"] = 0.55 if multi else 0.8
         if multi and self.max_objects < 1:
-            raise CamkitError(f"--max-objects {self.max_objects}: must be at least 1")
+            raise OptionError("max_objects", "must be at least 1", self.max_objects)
         kw["max_objects"] = self.max_objects if multi else 0
         return fashion.CanvasConfig(size=self.image_size, **kw)
 
@@ -94,8 +123,17 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
     split gets the configured online augmentation (unless ``augment=False``); the others never do.
     """
     ds = get_dataset(cfg.dataset).build(cfg, split)
-    aug = cfg.augment()
+    aug = cfg.augment
     return Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds
+
+
+def image_folder_dataset(folder: str | Path, image_size: int) -> FileDataset:
+    """Every image under ``folder`` (recursively, sorted), unlabelled (-1), ids relative to it."""
+    root = Path(folder)
+    paths = find_images(root)
+    ds = FileDataset([Record(p, -1) for p in paths], image_size)
+    ds.ids = [str(p.relative_to(root).with_suffix("")) for p in paths]
+    return ds
 
 
 def split_ids(ds: Dataset) -> list[str]:

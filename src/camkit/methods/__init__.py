@@ -5,9 +5,6 @@
 ...     result = m(images, targets="pred")
 """
 
-import inspect
-from typing import Any
-
 from camkit.methods import (  # noqa: F401  (importing registers each method)
     ablationcam,
     cam,
@@ -34,7 +31,7 @@ from camkit.methods.layercam import LayerCAM
 from camkit.methods.lpcam import LPCAM, LPCAMF
 from camkit.methods.nwc_cam import NWCCAM
 from camkit.methods.recam import ReCAM
-from camkit.methods.registry import METHODS, register
+from camkit.methods.registry import METHODS, method_options, option_methods, register
 from camkit.methods.scorecam import ScoreCAM
 from camkit.methods.softmax_cam import SoftmaxCAM
 from camkit.methods.xgradcam import XGradCAM
@@ -49,24 +46,11 @@ def method_names() -> list[str]:
     return METHODS.names()
 
 
-def method_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``options`` that method ``name``'s constructor takes (e.g. ``prototypes``
-    only for LPCAM), so one set of command-line options can drive several methods."""
-    accepted: set[str] = set()
-    for klass in get_method(name).__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            accepted |= {
-                p.name
-                for p in inspect.signature(init).parameters.values()
-                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            }
-    return {k: v for k, v in options.items() if k in accepted}
-
-
 __all__ = [
     "CAM",
     "METHODS",
+    "method_options",
+    "option_methods",
     "NWCCAM",
     "ReCAM",
     "AblationCAM",

@@ -141,6 +141,9 @@ class CAMMethod(ABC):
     uses_gradients: ClassVar[bool] = False
     #: what the method needs beyond the model, for the docs' method table (derived when empty)
     needs: ClassVar[str] = ""
+    #: constructor options particular to this method (the CLI checks that an option given
+    #: belongs to one of the methods asked for; see camkit.methods.registry.option_methods)
+    extra_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,

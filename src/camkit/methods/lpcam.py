@@ -54,6 +54,7 @@ class LPCAM(CAMMethod):
         "Chen et al., Extracting Class Activation Maps from Non-Discriminative Features as well, CVPR 2023"
     )
     needs = "a prototype file (`camkit prototypes`)"
+    extra_options = ("prototypes",)
     fg_only = False
 
     def __init__(

@@ -14,8 +14,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path
+from camkit.core.options import option
 
 
 @dataclass
@@ -23,25 +24,28 @@ class PrototypeConfig:
     """LPCAM's hyper-parameters: τ splits FG/BG on the CAM, K clusters per set, μ_f and μ_b
     select the centers; the rest bound the clustering."""
 
-    tau: float = 0.1
-    k: int = 12
-    mu_f: float = 0.9
-    mu_b: float = 0.5
-    max_points: int = 200_000
-    max_iter: int = 100
-    tol: float = 1e-5
-    n_init: int = 3  # k-means seedings per set; the lowest inertia is kept
-    seed: int = 0
+    tau: float = option(0.1, help="τ: foreground where the normalized CAM > τ, else background")
+    k: int = option(12, help="clusters per class for the foreground and for the background")
+    mu_f: float = option(0.9, help="keep foreground centers with class softmax score > μ_f")
+    mu_b: float = option(0.5, help="keep background centers with class softmax score < μ_b")
+    max_points: int = option(200_000, help="subsample each set to this many feature vectors")
+    max_iter: int = option(100, help="k-means iteration cap")
+    tol: float = option(1e-5, cli=False, help="k-means convergence tolerance on the centers")
+    n_init: int = option(3, cli=False, help="k-means seedings per set; the lowest inertia is kept")
+    seed: int = option(0, help="k-means and subsampling seed")
 
     def validate(self) -> None:
         if not 0.0 <= self.tau < 1.0:
-            raise CamkitError(f"--tau {self.tau}: must be in [0, 1)")
+            raise OptionError("tau", "must be in [0, 1)", self.tau)
         if self.k < 1:
-            raise CamkitError(f"--k {self.k}: must be at least 1")
-        if not (0.0 <= self.mu_f <= 1.0 and 0.0 <= self.mu_b <= 1.0):
-            raise CamkitError("--mu-f and --mu-b are softmax scores; give them in [0, 1]")
-        if self.max_points < self.k or self.max_iter < 1:
-            raise CamkitError("--max-points must be >= --k and --max-iter >= 1")
+            raise OptionError("k", "must be at least 1", self.k)
+        for name in ("mu_f", "mu_b"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise OptionError(name, "is a softmax score; give it in [0, 1]", getattr(self, name))
+        if self.max_points < self.k:
+            raise OptionError("max_points", f"must be >= k ({self.k})", self.max_points)
+        if self.max_iter < 1:
+            raise OptionError("max_iter", "must be at least 1", self.max_iter)
 
 
 @dataclass
@@ -77,7 +81,7 @@ def save_prototypes(path: str | os.PathLike[str], protos: Prototypes) -> None:
 def load_prototypes(path: str | os.PathLike[str]) -> Prototypes:
     path = Path(path)
     if not path.is_file():
-        raise CamkitError(f"--prototypes {path}: file not found; build it with camkit prototypes")
+        raise OptionError("prototypes", "file not found; build it with camkit prototypes", path)
     try:
         from safetensors import safe_open
 
@@ -85,13 +89,11 @@ def load_prototypes(path: str | os.PathLike[str]) -> Prototypes:
             meta = fh.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise CamkitError(
-            f"--prototypes {path}: not a prototype file ({e}); build it with camkit prototypes"
+        raise OptionError(
+            "prototypes", f"not a prototype file ({e}); build it with camkit prototypes", path
         ) from None
     if meta.get("format") != "camkit-prototypes-1":
-        raise CamkitError(
-            f"--prototypes {path}: not a camkit prototype file; build it with camkit prototypes"
-        )
+        raise OptionError("prototypes", "not a camkit prototype file; build it with camkit prototypes", path)
     n = int(meta["num_classes"])
     return Prototypes(
         fg=[tensors[f"fg.{c}"] for c in range(n)],

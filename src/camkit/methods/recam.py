@@ -31,6 +31,7 @@ RECAM_WEIGHTS = ("w", "w2", "sum", "prod")
 @register("recam")
 class ReCAM(CAM):
     needs = "GAP-linear head + FC2 (`--mode recam`)"
+    extra_options = ("recam_weights",)
     reference = "Chen et al., Class Re-Activation Maps for Weakly-Supervised Semantic Segmentation, CVPR 2022"
 
     def __init__(

@@ -6,10 +6,11 @@ raises, so two modules can never silently shadow each other.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from camkit.core.errors import CamkitError, close_matches
+from camkit.core.errors import OptionError, close_matches
 
 T = TypeVar("T", bound=type)
 
@@ -37,8 +38,8 @@ class Registry:
         try:
             return self._items[name]
         except KeyError:
-            raise CamkitError(
-                f"--method {name}: unknown {self.kind}; choose one of {close_matches(name, self.names())}"
+            raise OptionError(
+                "method", f"unknown {self.kind}; choose one of {close_matches(name, self.names())}", name
             ) from None
 
     def names(self) -> list[str]:
@@ -72,3 +73,24 @@ def method_table(registry: Registry = METHODS) -> str:
             kind = "activations only"
         rows.append(f"| `{name}` | {kind} | {cls.reference} |")
     return "\n".join(rows) + "\n"
+
+
+def method_options(name: str, options: dict[str, Any], registry: Registry = METHODS) -> dict[str, Any]:
+    """The part of ``options`` that method ``name``'s constructor takes (e.g. ``prototypes``
+    only for LPCAM), so one set of options can drive several methods."""
+    accepted: set[str] = set(getattr(registry.get(name), "extra_options", ()))
+    for klass in registry.get(name).__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            accepted |= {
+                p.name
+                for p in inspect.signature(init).parameters.values()
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            }
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def option_methods(option: str, registry: Registry = METHODS) -> list[str]:
+    """The methods whose class declares ``option`` in its ``extra_options`` (``prototypes`` ->
+    ``["lpcam", "lpcam-f"]``), in registration order."""
+    return [n for n in registry if option in getattr(registry.get(n), "extra_options", ())]

@@ -18,7 +18,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from camkit.models.backbones import build_backbone, get_spec
+from camkit.core.options import option
+from camkit.models.backbones import backbone_names, build_backbone, get_spec
 from camkit.models.heads import build_head
 
 
@@ -26,16 +27,24 @@ from camkit.models.heads import build_head
 class ModelConfig:
     """Everything needed to rebuild a CAMNet (stored in every checkpoint)."""
 
-    backbone: str = "resnet18"
-    layer: str | None = None  # None: the family's default cut (resnet: layer2)
-    num_classes: int = 10
-    head: str = "gap"
-    pretrained: bool = False
-    weights: str | None = None  # a local backbone state-dict file
-    freeze_backbone: bool = False
-    output_stride: int | None = None  # ResNets: cap the downsampling (e.g. 8 for layer3 at 1/8, as IRN)
-    tap_theta: float = 0.05  # head "tap": θ_tap of Bae et al. (0 on ReLU features = GAP)
-    fc2: bool = False  # ReCAM: a second classifier (FC2) on the CAM-masked features
+    backbone: str = option("resnet18", help=f"backbone family: {', '.join(backbone_names())}")
+    layer: str | None = option(
+        None,
+        default_text="the family's default cut, layer2 for ResNets",
+        help="cut the backbone after this layer",
+    )
+    num_classes: int = option(10, default_text="from the dataset", help="number of classes of the classifier")
+    head: str = option("gap", choices=("gap", "tap"), help="pooling head: gap or tap (Bae et al.)")
+    pretrained: bool = option(False, negatable=True, help="start from ImageNet weights")
+    weights: str | None = option(None, help="a local backbone state-dict file (.pth or .safetensors)")
+    freeze_backbone: bool = option(False, help="train only the classifier")
+    output_stride: int | None = option(
+        None, help="ResNets: stop downsampling at this stride (8 or 16; IRN uses 16)"
+    )
+    tap_theta: float = option(
+        0.05, help="tap: θ_tap, the threshold as a share of each channel's max (0 on ReLU features = GAP)"
+    )
+    fc2: bool = option(False, cli=False, help="ReCAM: a second classifier (FC2) on the CAM-masked features")
 
     def arch(self) -> dict[str, object]:
         """The fields that define the parameter shapes (what a checkpoint must match)."""

@@ -278,3 +278,41 @@ def folder_iou(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, float]:
             )
         out[p.stem] = float(iou(torch.from_numpy(a)[None], torch.from_numpy(b)[None])[0])
     return out
+
+
+def evaluate_class_maps(
+    ms: MapSet, ds: Dataset, bg_threshold: float | None = None, step: float = 0.01, norm: str = "relu-max"
+) -> dict[str, object]:
+    """Class map sets (multi-label data, maps (N, K, h, w)): IRN seeds from the ground-truth
+    image labels (at ``bg_threshold``, or the sweep's peak), the per-class peak IoU with the
+    max and the PaS (98th percentile) reference, and the multi-label classification scores
+    (F1, exact match) of the map file's predictions."""
+    from camkit.metrics.classification import MultiLabelMetrics
+    from camkit.wsss.seeds import class_peak_iou, score_seeds
+
+    seeds = score_seeds(ms, ds, bg_threshold=bg_threshold, step=step, norm=norm)
+    peak = {ref: class_peak_iou(ms, ds, ref, step=step) for ref in ("max", "percentile")}
+    cls = MultiLabelMetrics()
+    cls.update(ms.preds.float() * 2 - 1, ms.labels)  # predicted classes as logits of +-1
+    scores = cls.compute()
+    return {
+        "method": ms.method,
+        "seeds": seeds,
+        "peak_iou": {ref: {k: v for k, v in r.items() if k != "thresholds"} for ref, r in peak.items()},
+        "classification": {"exact_match": scores["exact_match"], "f1": scores["f1"]},
+    }
+
+
+def map_classification(ms: MapSet) -> dict[str, object]:
+    """Top-1 accuracy and confusion matrix (rows: true class) of a single-label map set's
+    predictions over the images with a known label; empty when no label is known."""
+    from camkit.metrics.classification import confusion
+
+    known = ms.labels >= 0
+    if not bool(known.any()):
+        return {}
+    k = max(len(ms.meta.get("class_names") or []), int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
+    return {
+        "accuracy": float((ms.preds[known] == ms.labels[known]).float().mean()),
+        "confusion_matrix": confusion(ms.preds[known], ms.labels[known], k).tolist(),
+    }

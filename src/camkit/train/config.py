@@ -6,68 +6,95 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from camkit.core.errors import CamkitError
+from camkit.core.errors import CamkitError, OptionError
+from camkit.core.options import from_dict, option
 from camkit.data.datasets import DataConfig
 from camkit.models.camnet import ModelConfig
 
 SCHEDULES = ("constant", "cosine", "onecycle", "step")
+AMP = ("auto", "bf16", "fp16", "off")
+RECAM_NORMS = ("relu-max", "minmax", "sigmoid")
+
+
+def _objective_names() -> list[str]:
+    """The training modes: the registered objectives (camkit.train.objectives), read lazily
+    since they import this module."""
+    from camkit.train.objectives import objective_names
+
+    return objective_names()
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    lr: float = 1e-3
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant | cosine | onecycle | step (stepped every batch)
-    step_epochs: int = 10  # step schedule: multiply the lr by step_gamma every step_epochs epochs
-    step_gamma: float = 0.1
-    label_smoothing: float = 0.0
-    patience: int | None = None  # early stopping: epochs without a better val accuracy
-    overfit_ratio: float | None = None  # stop (and never select) once val loss > ratio x train loss
-    seg_transforms: list[str] = field(default_factory=lambda: ["scale:0.5"])  # SEG mode: A, in order
-    seg_weight: float = 1.0  # SEG mode: lambda, the weight of the equivariance MSE
-    backbone_lr_mult: float = 1.0  # the backbone's lr is lr x this (fine-tuning: e.g. 0.1, as ReCAM)
-    init: str | None = None  # start from this checkpoint's weights (ReCAM: the converged CAM model)
-    recam_weight: float = 1.0  # ReCAM: λ, the weight of L_sce
-    recam_norm: str = "relu-max"  # ReCAM: how the CAM masks are normalized: relu-max | minmax | sigmoid
-    # also log the epoch metrics to OUT/EXP_ID/tensorboard (needs the tensorboard package)
-    tensorboard: bool = False
-    save_every_epoch: bool = False  # keep every epoch's weights under epochs/ (for camkit evaluate-epochs)
-    channels_last: bool = True  # NHWC convolutions: ~1.3x faster on CPU and tensor cores
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    workers: int = 0  # DataLoader worker processes
-    pin_memory: bool | None = None  # page-locked batches for fast host-to-GPU copies; None: on with CUDA
-    amp: str = "auto"  # mixed precision: auto (bf16/fp16 on GPUs, off on CPUs) | bf16 | fp16 | off
-    out: str = "runs"
-    exp_id: str = "cam"
-    resume: bool = False
-    test: bool = True  # evaluate the best checkpoint on the test split once, after training
+    """How to train: optimizer, schedule, stopping, the mode's loss settings, where runs go."""
+
+    epochs: int = option(5, help="passes over the training split")
+    lr: float = option(1e-3, help="learning rate (Adam)")
+    batch_size: int = option(64, help="images per training batch")
+    weight_decay: float = option(0.0, help="Adam weight decay")
+    schedule: str = option("constant", choices=SCHEDULES, help="learning-rate schedule, stepped every batch")
+    step_epochs: int = option(10, help="step schedule: epochs between lr drops")
+    step_gamma: float = option(0.1, help="step schedule: lr factor at each drop")
+    label_smoothing: float = option(0.0, help="cross-entropy label smoothing")
+    patience: int | None = option(None, help="early stopping: epochs without a better val accuracy")
+    overfit_ratio: float | None = option(
+        None,
+        metavar="RATIO",
+        help="stop (and never select) once val loss > RATIO x train loss (the Flower-17 study: 2)",
+    )
+    seg_transforms: list[str] = option(
+        flag="--transform", metavar="A", default_factory=lambda: ["scale:0.5"],
+        help="seg mode: a transform A (repeat to compose): scale:0.5, hflip, vflip, rot:DEG, shift:DX,DY",
+    )  # fmt: skip
+    seg_weight: float = option(1.0, help="seg mode: λ, the weight of the equivariance loss")
+    backbone_lr_mult: float = option(
+        1.0, help="the backbone's lr is lr times this (fine-tuning, as ReCAM: 0.1)"
+    )
+    init: str | None = option(
+        None, help="start from this checkpoint's weights (recam: the converged CAM model, as in the paper)"
+    )
+    recam_weight: float = option(1.0, help="recam mode: λ, the weight of L_sce")
+    recam_norm: str = option(
+        "relu-max", choices=RECAM_NORMS, help="recam mode: how the CAM masks M_k are normalized"
+    )
+    tensorboard: bool = option(
+        False, help="also log the epoch metrics to OUT/EXP_ID/tensorboard (pip install tensorboard)"
+    )
+    save_every_epoch: bool = option(False, help="keep every epoch's weights (for camkit evaluate-epochs)")
+    channels_last: bool = option(
+        True, negatable=True, help="NHWC memory format (~1.3x faster on CPU and tensor cores)"
+    )
+    seed: int = option(0, help="training seed (initialization, shuffling, augmentation)")
+    device: str = option("auto", help="auto, cpu or cuda[:N]")
+    workers: int = option(0, help="DataLoader worker processes")
+    pin_memory: bool | None = option(
+        None, cli=False, default_text="on with CUDA", help="page-locked batches for fast host-to-GPU copies"
+    )
+    amp: str = option("auto", choices=AMP, default_text="auto: on GPUs only", help="mixed precision")
+    out: str = option("runs", help="parent folder of run folders")
+    exp_id: str = option("cam", help="run folder name")
+    resume: bool = option(False, help="continue the run in OUT/EXP_ID")
+    test: bool = option(
+        True, flag="--no-test", help="evaluate the best checkpoint on the test split once, after training"
+    )
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise CamkitError(f"--epochs {self.epochs}: must be at least 1")
-        if self.batch_size < 1:
-            raise CamkitError(f"--batch-size {self.batch_size}: must be at least 1")
-        if not self.lr > 0:
-            raise CamkitError(f"--lr {self.lr}: must be positive")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise CamkitError(f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
-        if self.patience is not None and self.patience < 1:
-            raise CamkitError(f"--patience {self.patience}: must be at least 1")
-        if self.overfit_ratio is not None and self.overfit_ratio <= 0:
-            raise CamkitError(f"--overfit-ratio {self.overfit_ratio}: must be positive")
-        if self.amp not in ("auto", "bf16", "fp16", "off"):
-            raise CamkitError(f"--amp {self.amp}: choose auto, bf16, fp16 or off")
-        if self.recam_norm not in ("relu-max", "minmax", "sigmoid"):
-            raise CamkitError(f"--recam-norm {self.recam_norm}: choose relu-max, minmax or sigmoid")
-        if not self.backbone_lr_mult >= 0:
-            raise CamkitError(f"--backbone-lr-mult {self.backbone_lr_mult}: must be >= 0")
-        if self.recam_weight < 0:
-            raise CamkitError(f"--recam-weight {self.recam_weight}: must be >= 0")
-        if self.schedule not in SCHEDULES:
-            raise CamkitError(f"--schedule {self.schedule}: unknown; choose one of {', '.join(SCHEDULES)}")
+        """One-line :class:`OptionError` for the first setting out of range."""
+        for name, ok, problem in (
+            ("epochs", self.epochs >= 1, "must be at least 1"),
+            ("batch_size", self.batch_size >= 1, "must be at least 1"),
+            ("lr", self.lr > 0, "must be positive"),
+            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0, "must be in [0, 1)"),
+            ("patience", self.patience is None or self.patience >= 1, "must be at least 1"),
+            ("overfit_ratio", self.overfit_ratio is None or self.overfit_ratio > 0, "must be positive"),
+            ("amp", self.amp in AMP, "choose auto, bf16, fp16 or off"),
+            ("recam_norm", self.recam_norm in RECAM_NORMS, "choose relu-max, minmax or sigmoid"),
+            ("backbone_lr_mult", self.backbone_lr_mult >= 0, "must be >= 0"),
+            ("recam_weight", self.recam_weight >= 0, "must be >= 0"),
+            ("schedule", self.schedule in SCHEDULES, f"unknown; choose one of {', '.join(SCHEDULES)}"),
+        ):
+            if not ok:
+                raise OptionError(f"train.{name}", problem, getattr(self, name))
 
 
 @dataclass
@@ -77,32 +104,28 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    mode: str = "cam"
+    mode: str = option(
+        "cam", choices=_objective_names,
+        help="cam (cross-entropy, BCE for multi-label), seg (two-branch equivariance loss) "
+        "or recam (BCE + ReCAM's softmax CE on FC2)",
+    )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], strict: bool = False) -> RunConfig:
-        """Rebuild from ``to_dict()`` output; ``strict`` rejects unknown keys (for hand-written configs)."""
-
-        def build(tp: type, sub: dict[str, Any]) -> Any:
-            names = {f.name for f in dataclasses.fields(tp)}
-            unknown = sorted(set(sub) - names)
-            if strict and unknown:
-                raise CamkitError(
-                    f"unknown config key {unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
-                )
-            return tp(**{k: v for k, v in sub.items() if k in names})
-
-        if strict and set(d) - {"data", "model", "train", "mode", "description"}:
-            raise CamkitError(
-                f"unknown config section {sorted(set(d) - {'data', 'model', 'train', 'mode', 'description'})[0]!r}"
-            )
-
+        """Rebuild from ``to_dict()`` output; ``strict`` rejects unknown keys and wrong types (for
+        hand-written configs). Older configs with flat ``aug_*`` data keys load too."""
+        sections = {"data", "model", "train", "mode", "description"}
+        if strict and set(d) - sections:
+            raise CamkitError(f"unknown config section {sorted(set(d) - sections)[0]!r}")
+        mode = d.get("mode", "cam")
+        if strict and not isinstance(mode, str):
+            raise CamkitError(f"config key 'mode': expected str, got {mode!r}")
         return cls(
-            data=build(DataConfig, d.get("data", {})),
-            model=build(ModelConfig, d.get("model", {})),
-            train=build(TrainConfig, d.get("train", {})),
-            mode=d.get("mode", "cam"),
+            data=DataConfig.from_dict(d.get("data", {}), strict, where=""),
+            model=from_dict(ModelConfig, d.get("model", {}), strict),
+            train=from_dict(TrainConfig, d.get("train", {}), strict),
+            mode=mode,
         )

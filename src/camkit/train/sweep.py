@@ -27,11 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def _fields(cfg: RunConfig) -> dict[str, tuple[str, type]]:
-    """field name -> (section, type) over data, model and train."""
+    """field name -> (section, type) over data, model and train; the augmentation settings
+    as ``aug_<name>`` in section ``data.augment``."""
     out = {}
     for section in ("data", "model", "train"):
         for f in dataclasses.fields(getattr(cfg, section)):
-            out[f.name] = (section, type(getattr(getattr(cfg, section), f.name)))
+            value = getattr(getattr(cfg, section), f.name)
+            if dataclasses.is_dataclass(value):
+                for g in dataclasses.fields(value):
+                    out[f"aug_{g.name}"] = (f"{section}.{f.name}", type(getattr(value, g.name)))
+            else:
+                out[f.name] = (section, type(value))
     return out
 
 
@@ -91,9 +97,14 @@ def run_sweep(
     for values in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
         name = point_name(point)
-        cfg = RunConfig.from_dict(json.loads(json.dumps(base.to_dict())))
+        d = json.loads(json.dumps(base.to_dict()))
         for k, v in point.items():
-            setattr(getattr(cfg, fields[k][0]), k, v)
+            section, *sub = fields[k][0].split(".")
+            if sub:  # data.augment
+                d[section][sub[0]][k.split("_", 1)[1]] = v
+            else:
+                d[section][k] = v
+        cfg = RunConfig.from_dict(d)
         cfg.train.out, cfg.train.exp_id = str(root), name
         run_dir = root / name
         if (run_dir / "summary.json").is_file():

@@ -229,3 +229,16 @@ def class_peak_iou(
         thresholds=[round(float(v), 6) for v in thr],
         miou_curve=[float(v) for v in curve],
     )
+
+
+def class_pair_masks(
+    maps: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, norm: str = "relu-max"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One row per (image, class present), for drawing seeds: class maps (N, K, h, w) with
+    multi-hot ``targets`` (N, K) and class masks (N, H, W) (0 background, class + 1 elsewhere)
+    -> image indices (P,), class indices (P,), normalized scores (P, H, W) in [0, 1] and the
+    class's ground-truth masks (P, H, W) bool."""
+    s, c = torch.nonzero(targets.bool(), as_tuple=True)
+    scores = class_scores(maps, (int(masks.shape[-2]), int(masks.shape[-1])), norm)[s, c]
+    gt = masks.long()[s] == (c + 1)[:, None, None].to(masks.device)
+    return s, c, scores, gt

@@ -12,6 +12,7 @@ import json
 import logging
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from typing import Any
 import torch
 
 from camkit.apps.demo import demo_config
+from camkit.apps.studies.config import load_typed
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
@@ -43,35 +44,45 @@ DEFAULT_VARIANTS: dict[str, list[str]] = {
 METRICS = ("accuracy", "miou", "peak_iou", "max_box_acc_v2")
 
 
-def load_study_config(path: str | Path | None) -> dict[str, Any]:
-    """{"variants": {name: [transforms]}, "seeds": [...], "epochs": N, "n_train": N} with defaults."""
-    cfg: dict[str, Any] = {"variants": DEFAULT_VARIANTS, "seeds": [0, 1, 2]}
-    if path:
-        cfg.update(read_config(path))
-    return cfg
+@dataclass
+class EquivarianceStudy:
+    """The study's settings: variants (name -> SEG transforms; none: CAM mode), seeds, and the
+    overrides of the demo's budget (None: the demo's)."""
+
+    variants: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_VARIANTS.items()}
+    )
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    data_root: str | None = None  # Fashion-MNIST IDX folder (None: Debian's)
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    image_size: int | None = None
+    description: str = ""
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
-    """A study config file as a dict; a one-line error naming --config otherwise."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise CamkitError(f"--config {path}: file not found") from None
-    except json.JSONDecodeError as e:
-        raise CamkitError(f"--config {path}: not JSON ({e})") from None
+def load_study_config(path: str | Path | None) -> EquivarianceStudy:
+    """The defaults, with the settings of the JSON file at ``path`` (if any); an unknown key or
+    a value of the wrong type is a one-line error naming the file and the key."""
+    if not path:
+        return EquivarianceStudy()
+    return load_typed(EquivarianceStudy, path)
 
 
 def run_equivariance_study(
     out: str | Path,
-    study: dict[str, Any],
+    study: EquivarianceStudy,
     quick: bool = False,
     progress: Callable[[], Progress | None] | None = None,
 ) -> dict[str, Any]:
     out = Path(out)
     mk = progress or (lambda: None)
     rows: dict[str, list[dict[str, float]]] = {}
-    for name, transforms in study["variants"].items():
-        for seed in study["seeds"]:
+    for name, transforms in study.variants.items():
+        for seed in study.seeds:
             cfg = _run_config(out, study, quick, seed)
             cfg.train.exp_id = f"{name}-seed{seed}"
             cfg.mode = "seg" if transforms else "cam"
@@ -83,8 +94,8 @@ def run_equivariance_study(
             rows.setdefault(name, []).append(scores)
     table = {name: {m: _mean_std([r[m] for r in rs]) for m in METRICS} for name, rs in rows.items()}
     result = {
-        "variants": study["variants"],
-        "seeds": study["seeds"],
+        "variants": study.variants,
+        "seeds": study.seeds,
         "quick": quick,
         "table": table,
         "runs": rows,
@@ -96,15 +107,15 @@ def run_equivariance_study(
     return result
 
 
-def _run_config(out: Path, study: dict[str, Any], quick: bool, seed: int) -> Any:
+def _run_config(out: Path, study: EquivarianceStudy, quick: bool, seed: int) -> Any:
     """The demo's settings for ``seed`` (data and training), with the study's overrides."""
-    cfg = demo_config(out, quick, study.get("data_root"), seed)
+    cfg = demo_config(out, quick, study.data_root, seed)
     for key in ("epochs", "lr", "batch_size"):
-        if key in study:
-            setattr(cfg.train, key, study[key])
+        if getattr(study, key) is not None:
+            setattr(cfg.train, key, getattr(study, key))
     for key in ("n_train", "n_val", "n_test", "image_size"):
-        if key in study:
-            setattr(cfg.data, key, study[key])
+        if getattr(study, key) is not None:
+            setattr(cfg.data, key, getattr(study, key))
     return cfg
 
 
@@ -152,13 +163,13 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n![overlays](overlays.png)\n"
 
 
-def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None:
+def _overlays(out: Path, study: EquivarianceStudy, quick: bool, n: int = 6) -> None:
     """First ``n`` test images (rows) × variants (columns), seed of the first run, CAM overlays."""
     from camkit.viz.grid import figure_grid
     from camkit.viz.overlay import overlay
 
-    names = list(study["variants"])
-    seed = study["seeds"][0]
+    names = list(study.variants)
+    seed = study.seeds[0]
     cfg = _run_config(out, study, quick, seed)
     ds = build_split(cfg.data, "test")
     n = min(n, len(ds))

@@ -20,10 +20,12 @@ Finished pieces are kept on disk, so an interrupted study resumes where it stopp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from camkit.apps.studies.equivariance import read_config
+from camkit.apps.studies.config import load_typed
 from camkit.core.dist import resolve_device
-from camkit.core.errors import CamkitError
+from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
@@ -50,15 +52,44 @@ from camkit.wsss.seeds import class_peak_iou, score_seeds
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "seeds": [0, 1, 2],
-    "n_train": 6000, "n_val": 500, "n_test": 1000, "image_size": 64, "max_objects": 3,
-    "epochs": 6, "lr": 2e-3, "batch_size": 64,
-    "recam_epochs": 3, "recam_lr": 5e-4, "recam_weight": 1.0, "recam_norm": "relu-max",
-    "tap_theta": 0.05, "recam_backbone_lr_mult": 0.1, "prototypes": {}, "lpcam_taus": [0.1, 0.3, 0.5],
-}  # fmt: skip
-QUICK = {"n_train": 256, "n_val": 64, "n_test": 64, "epochs": 1, "recam_epochs": 1, "prototypes": {"k": 4},
-         "lpcam_taus": [0.3]}  # fmt: skip
+
+@dataclass
+class WsssStudy:
+    """The study's settings (recipes/study-wsss.json spells them all out)."""
+
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    data_root: str | None = None  # Fashion-MNIST IDX folder (None: Debian's)
+    n_train: int = 6000
+    n_val: int = 500
+    n_test: int = 1000
+    image_size: int = 64
+    max_objects: int = 3
+    epochs: int = 6
+    lr: float = 2e-3
+    batch_size: int = 64
+    recam_epochs: int = 3
+    recam_lr: float = 5e-4
+    recam_weight: float = 1.0
+    recam_norm: str = "relu-max"
+    tap_theta: float = 0.05
+    recam_backbone_lr_mult: float = 0.1
+    prototypes: dict[str, float] = field(default_factory=dict)  # PrototypeConfig settings but τ and seed
+    lpcam_taus: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5])
+    description: str = ""
+
+    def validate(self) -> None:
+        """One-line :class:`OptionError` for settings the study cannot use."""
+        names = {f.name for f in dataclasses.fields(PrototypeConfig)} - {"tau", "seed"}
+        unknown = sorted(set(self.prototypes) - names)
+        if unknown:
+            raise OptionError("prototypes", f"unknown key {unknown[0]!r}; valid: {', '.join(sorted(names))}")
+        if not self.seeds or not self.lpcam_taus:
+            raise OptionError("seeds" if not self.seeds else "lpcam_taus", "give at least one value")
+
+
+#: --quick: the smoke-size budget
+QUICK: dict[str, Any] = {"n_train": 256, "n_val": 64, "n_test": 64, "epochs": 1, "recam_epochs": 1,
+                         "prototypes": {"k": 4}, "lpcam_taus": [0.3]}  # fmt: skip
 BAE_ROWS = (("CAM", "gap", "cam", "max"), ("+PaS", "gap", "cam", "percentile"),
             ("+NWC", "gap", "nwc-cam", "percentile"), ("+TAP", "tap", "nwc-cam", "percentile"))  # fmt: skip
 LPCAM_ROWS = ("cam", "lpcam-f", "lpcam")
@@ -70,36 +101,37 @@ PAPER = {
 }  # fmt: skip
 
 
-def study_config(path: str | Path | None, quick: bool = False) -> dict[str, Any]:
-    cfg = dict(DEFAULTS)
-    if quick:
-        cfg.update(QUICK)
-    if path:
-        user = read_config(path)
-        unknown = sorted(set(user) - set(DEFAULTS) - {"description", "data_root"})
-        if unknown:
-            raise CamkitError(f"--config {path}: unknown key {unknown[0]!r}; valid: {', '.join(DEFAULTS)}")
-        cfg.update(user)
-    return cfg
+def study_config(path: str | Path | None, quick: bool = False) -> WsssStudy:
+    """The defaults (``quick``: the smoke budget), with the settings of the JSON file at
+    ``path`` (if any); an unknown key or a wrong type is a one-line error naming the file and key."""
+    base = dataclasses.replace(WsssStudy(), **QUICK) if quick else WsssStudy()
+    study = load_typed(WsssStudy, path, dataclasses.asdict(base)) if path else base
+    try:
+        study.validate()
+    except OptionError as e:
+        if not path:
+            raise
+        raise OptionError("config", str(e), path) from None
+    return study
 
 
-def _run_config(out: Path, s: dict[str, Any], seed: int, name: str) -> RunConfig:
+def _run_config(out: Path, s: WsssStudy, seed: int, name: str) -> RunConfig:
     data = DataConfig(
-        dataset="fashion-multi", root=s.get("data_root"), n_train=s["n_train"], n_val=s["n_val"],
-        n_test=s["n_test"], image_size=s["image_size"], max_objects=s["max_objects"], seed=seed,
+        dataset="fashion-multi", root=s.data_root, n_train=s.n_train, n_val=s.n_val,
+        n_test=s.n_test, image_size=s.image_size, max_objects=s.max_objects, seed=seed,
     )  # fmt: skip
-    model = ModelConfig(backbone="resnet18", head="tap" if name == "tap" else "gap", tap_theta=s["tap_theta"])
+    model = ModelConfig(backbone="resnet18", head="tap" if name == "tap" else "gap", tap_theta=s.tap_theta)
     train = TrainConfig(
-        epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], schedule="onecycle", seed=seed,
+        epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, schedule="onecycle", seed=seed,
         out=str(out), exp_id=f"{name}-seed{seed}",
     )  # fmt: skip
     cfg = RunConfig(data, model, train, "cam")
     if name == "recam":
         cfg.mode = "recam"
         cfg.model.fc2 = True
-        cfg.train.epochs, cfg.train.lr, cfg.train.schedule = s["recam_epochs"], s["recam_lr"], "cosine"
-        cfg.train.recam_weight, cfg.train.recam_norm = s["recam_weight"], s["recam_norm"]
-        cfg.train.backbone_lr_mult = s["recam_backbone_lr_mult"]
+        cfg.train.epochs, cfg.train.lr, cfg.train.schedule = s.recam_epochs, s.recam_lr, "cosine"
+        cfg.train.recam_weight, cfg.train.recam_norm = s.recam_weight, s.recam_norm
+        cfg.train.backbone_lr_mult = s.recam_backbone_lr_mult
         cfg.train.init = str(out / f"gap-seed{seed}" / "best.safetensors")
     return cfg
 
@@ -120,13 +152,13 @@ def _seed_scores(ms_val: Any, val: Any, ms_test: Any, test: Any) -> dict[str, fl
     return {k: float(r[k]) for k in ("miou", "fp", "fn", "precision", "recall", "bg_threshold", "peak_miou")}
 
 
-def score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
+def score_seed(out: Path, s: WsssStudy, seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
     """Train (or reuse) the three models of ``seed`` and score every row of the three tables
     (or reuse the scores, when ``scores-seed<seed>.json`` is there)."""
     return load_or_compute(out / f"scores-seed{seed}.json", partial(_score_seed, out, s, seed, mk))
 
 
-def _score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
+def _score_seed(out: Path, s: WsssStudy, seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
     cfgs = {n: _run_config(out, s, seed, n) for n in ("gap", "tap", "recam")}
     runs = {n: _train(cfgs[n], mk()) for n in ("gap", "tap", "recam")}
     device = resolve_device("auto")
@@ -139,8 +171,8 @@ def _score_seed(out: Path, s: dict[str, Any], seed: int, mk: Callable[[], Progre
 
     # LPCAM's τ is chosen per seed on val (seed mIoU of LPCAM) among ``lpcam_taus``
     best: tuple[float, float, Any] | None = None
-    for tau in s["lpcam_taus"]:
-        pcfg = PrototypeConfig(**{**s["prototypes"], "tau": tau, "seed": seed})
+    for tau in s.lpcam_taus:
+        pcfg = PrototypeConfig(**{**s.prototypes, "tau": tau, "seed": seed})  # type: ignore[arg-type]
         p = load_or_compute(
             out / f"prototypes-seed{seed}-tau{tau}.safetensors",
             lambda pcfg=pcfg: build_prototypes(
@@ -188,7 +220,7 @@ def _ms(v: list[float]) -> dict[str, float]:
 
 def run_wsss_study(
     out: str | Path,
-    study: dict[str, Any],
+    study: WsssStudy,
     quick: bool = False,
     progress: Callable[[], Progress | None] | None = None,
 ) -> dict[str, Any]:
@@ -196,7 +228,7 @@ def run_wsss_study(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mk = progress or (lambda: None)
-    per_seed = [score_seed(out, study, seed, mk) for seed in study["seeds"]]
+    per_seed = [score_seed(out, study, seed, mk) for seed in study.seeds]
     table: dict[str, Any] = {
         "classification_map": {
             n: _ms([r["classification"][n] for r in per_seed]) for n in ("gap", "tap", "recam")
@@ -211,7 +243,7 @@ def run_wsss_study(
         },
         "recam": {m: _ms([r["recam"][m]["miou"] for r in per_seed]) for m in ("cam", *RECAM_ROWS)},
     }
-    result = {"config": study, "quick": quick, "table": table, "seeds": per_seed}
+    result = {"config": dataclasses.asdict(study), "quick": quick, "table": table, "seeds": per_seed}
     write_json(out / "study.json", result)
     overlays(out, study, per_seed[0].get("lpcam_tau"))
     with atomic_path(out / "study.md") as tmp:
@@ -224,14 +256,14 @@ OVERLAY_COLUMNS = (("CAM", "gap", "cam", {}), ("NWC (TAP model)", "tap", "nwc-ca
                    ("LPCAM", "gap", "lpcam", None))  # fmt: skip
 
 
-def overlays(out: Path, s: dict[str, Any], tau: float | None, n: int = 6) -> None:
+def overlays(out: Path, s: WsssStudy, tau: float | None, n: int = 6) -> None:
     """``overlays.png``: the first test (image, class) pairs of the first seed, one column per
     map (normalized as the seeds are), with the class mask as the last column."""
     from camkit.viz.layouts import labelled_grid
     from camkit.viz.overlay import mask_image, overlay
     from camkit.wsss.seeds import class_scores
 
-    seed = s["seeds"][0]
+    seed = s.seeds[0]
     cfg = _run_config(out, s, seed, "gap")
     test = build_split(cfg.data, "test")
     pairs = [

@@ -1,0 +1,40 @@
+"""Study config files: JSON laid over a study's typed defaults, with one-line errors that name
+the file and the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from camkit.core.errors import CamkitError, OptionError
+from camkit.core.options import from_dict
+
+T = TypeVar("T")
+
+
+def load_typed(cls: type[T], path: str | Path, base: dict[str, Any] | None = None) -> T:
+    """Dataclass ``cls`` from the JSON file at ``path`` laid over ``base`` (strict keys and types)."""
+    try:
+        return from_dict(cls, {**(base or {}), **_object(path)})  # type: ignore[no-any-return]
+    except OptionError:
+        raise
+    except CamkitError as e:
+        raise OptionError("config", str(e), path) from None
+
+
+def _object(path: str | Path) -> dict[str, Any]:
+    d = read_config(path)
+    if not isinstance(d, dict):
+        raise OptionError("config", f"expected a JSON object, got {type(d).__name__}", path)
+    return d
+
+
+def read_config(path: str | Path) -> Any:
+    """A study config file's JSON; a one-line error naming the file otherwise."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise OptionError("config", "file not found", path) from None
+    except json.JSONDecodeError as e:
+        raise OptionError("config", f"not JSON ({e})", path) from None
