@@ -9,7 +9,7 @@ from torch import nn
 
 from camkit.core.errors import CamkitError
 from camkit.methods import CAM, METHODS, GradCAM, LayerCAM, expand_targets, get_method
-from camkit.methods.registry import Registry
+from camkit.core.registry import Registry
 from camkit.models import CAMNet, ModelConfig
 
 
@@ -198,7 +198,7 @@ def test_layercam_fusion_weights_and_tanh() -> None:
 
 
 def test_registry_refuses_duplicates_and_names_close_matches() -> None:
-    reg = Registry("method")
+    reg = Registry("method", option="method")
     reg.register("x")(type("A", (), {}))
     with pytest.raises(ValueError, match="already registered"):
         reg.register("x")(type("B", (), {}))
