@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install camkit and everything it needs on a fresh Debian machine, then run the demo or the tests.
 #   bash scripts/setup.sh demo   # install, then `camkit demo` (about 5 minutes on 2 CPU cores)
-#   bash scripts/setup.sh test   # install with test extras, then lint and the test suite
+#   bash scripts/setup.sh test   # install with test extras, then lint, layers, types and the test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-demo}"
@@ -43,5 +43,7 @@ if [ "$what" = demo ]; then
 else
   .venv/bin/ruff check src tests benchmarks
   .venv/bin/ruff format --check src tests benchmarks
+  .venv/bin/lint-imports            # the layers (contracts in pyproject.toml)
+  .venv/bin/mypy                    # types (settings in pyproject.toml)
   exec .venv/bin/python -m pytest -m "not slow" -q -p no:cacheprovider
 fi

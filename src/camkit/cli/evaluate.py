@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     ms, ds = maps_and_split(args)
     if ms.per_class:
         return _class_maps(args, ms, ds)
-    res = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
-    res.update(map_classification(ms))
+    scores = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
+    res = {**scores.to_dict(), **map_classification(ms)}
 
     def f(v: object, nd: int = 4) -> str:
         return "n/a" if v is None else f"{v:.{nd}f}"  # type: ignore[str-format]
