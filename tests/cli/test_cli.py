@@ -1,5 +1,7 @@
-"""The command line, run as a user would run it (a subprocess of the installed console script)."""
+"""The command line, run as a user would run it: a subprocess of the console script (``run``) for
+one test of each command, the same ``main`` in this process (``run_here``) for the others."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,10 +12,32 @@ import pytest
 from cli_helpers import assert_one_line_error, run, run_here
 
 
-@pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory: pytest.TempPathFactory, real_fmnist: Path) -> Path:
+def _smaller(demo_config):  # type: ignore[no-untyped-def]
+    """The demo's own settings with a sixth of its canvases (the same code path, same image size)."""
+
+    def config(*args, **kwargs):  # type: ignore[no-untyped-def]
+        cfg = demo_config(*args, **kwargs)
+        cfg.data = dataclasses.replace(cfg.data, n_train=128, n_val=32, n_test=32)
+        return cfg
+
+    return config
+
+
+@pytest.fixture(scope="module", params=["small", pytest.param("quick", marks=pytest.mark.slow)])
+def quick_demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, real_fmnist: Path
+) -> Path:
+    """``camkit demo --quick``: at its own size in a subprocess (slow), or in this process on a
+    sixth of its canvases (the default suite); the tests below run on either."""
     out = tmp_path_factory.mktemp("demo")
-    p = run("demo", "--quick", "--out", str(out), env_cache=os.environ.get("CAMKIT_CACHE"))
+    if request.param == "quick":
+        p = run("demo", "--quick", "--out", str(out), env_cache=os.environ.get("CAMKIT_CACHE"))
+    else:
+        import camkit.apps.demo as demo_mod
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(demo_mod, "demo_config", _smaller(demo_mod.demo_config))
+            p = run_here("demo", "--quick", "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert "CAM" in p.stdout and "whole_image" in p.stdout and "centre_box" in p.stdout
     return out
@@ -41,7 +65,7 @@ def test_demo_quick_writes_metrics_and_overlays(quick_demo: Path) -> None:
     assert (quick_demo / "run" / "best.safetensors").is_file()
     # a second demo into the same folder refuses, and keeps what is there
     before = (quick_demo / "run" / "best.safetensors").read_bytes()
-    assert_one_line_error(run_here("demo", "--quick", "--out", str(quick_demo)), "--out", "--force")
+    assert_one_line_error(run("demo", "--quick", "--out", str(quick_demo)), "--out", "--force")
     assert (quick_demo / "run" / "best.safetensors").read_bytes() == before
 
 
