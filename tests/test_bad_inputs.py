@@ -19,7 +19,7 @@ from camkit.data.folders import read_image
 from camkit.models.camnet import CAMNet, ModelConfig
 from camkit.models.checkpoint import load_checkpoint, save_checkpoint
 from camkit.pipeline.extract import extract
-from cli_helpers import assert_one_line_error, run
+from cli_helpers import assert_one_line_error, run_here
 
 
 @pytest.mark.parametrize("kind", ["truncated-png", "truncated-jpeg", "random-bytes", "empty"])
@@ -106,7 +106,7 @@ def test_empty_split_and_unwritable_output(tmp_path: Path) -> None:
     with pytest.raises(CamkitError, match="cannot write to"):
         write_json(tmp_path / "file" / "sub" / "out.json", {"a": 1})
     assert_one_line_error(
-        run(
+        run_here(
             "explain",
             str(tmp_path / "file"),
             "--model",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from camkit.train.config import RunConfig
 from camkit.train.loop import train_run
-from cli_helpers import assert_one_line_error, run
+from cli_helpers import assert_one_line_error, run, run_here
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_explain_writes_pngs_and_page(explained: Path) -> None:
 
 
 def test_explain_own_checkpoint_and_errors(tiny_runs: dict[str, Path], photos: Path, tmp_path: Path) -> None:
-    p = run(
+    p = run_here(
         "explain",
         str(photos),
         "--run",
@@ -83,9 +83,9 @@ def test_explain_own_checkpoint_and_errors(tiny_runs: dict[str, Path], photos: P
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "e" / "index.html").is_file()
     assert_one_line_error(
-        run("explain", str(tmp_path / "missing.png"), "--model", "efficientnet_lite0"), "missing.png"
+        run_here("explain", str(tmp_path / "missing.png"), "--model", "efficientnet_lite0"), "missing.png"
     )
-    assert_one_line_error(run("explain", str(photos)), "--model")
+    assert_one_line_error(run_here("explain", str(photos)), "--model")
 
 
 def test_report_single_and_multi_label(tiny_runs: dict[str, Path], tmp_path: Path) -> None:

@@ -127,8 +127,10 @@ def _kill_when(p: subprocess.Popen, ready, timeout: float = 120.0) -> None:  # t
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
 
 
+# the full-size run is a slow study; the default suite runs the same path on smaller images, 2 epochs
+@pytest.mark.parametrize(("image_size", "epochs"), [(32, 2), pytest.param(64, 3, marks=pytest.mark.slow)])
 def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(
-    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_fmnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image_size: int, epochs: int
 ) -> None:
     # one thread per process: multi-threaded CPU kernels may reduce in a different order from
     # one run to the next, which would differ in the last bits whether or not a run is resumed
@@ -136,8 +138,10 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(
     args = [
         "train",
         *_data(fake_fmnist, n_train=600),
+        "--image-size",
+        str(image_size),
         "--epochs",
-        "3",
+        str(epochs),
         "--batch-size",
         "8",
         "--out",

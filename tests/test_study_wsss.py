@@ -14,7 +14,7 @@ def test_wsss_study_smoke_runs_resumes_and_tabulates(
     from camkit.apps.studies.wsss import run_wsss_study
 
     study = dataclasses.replace(study_config(None, quick=True), seeds=[0], data_root=str(fake_fmnist), n_train=64,
-                                n_val=16, n_test=16, prototypes={"k": 2})  # fmt: skip
+                                n_val=16, n_test=16, image_size=32, prototypes={"k": 2})  # fmt: skip
     res = run_wsss_study(tmp_path, study, quick=True)
     t = res["table"]
     assert list(t["bae"]) == ["CAM", "+PaS", "+NWC", "+TAP"]

@@ -1,5 +1,7 @@
-"""The command line, run as a user would run it (a subprocess of the installed console script)."""
+"""The command line, run as a user would run it: a subprocess of the console script (``run``) for
+one test of each command, the same ``main`` in this process (``run_here``) for the others."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -7,16 +9,46 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_helpers import assert_one_line_error, run
+from cli_helpers import assert_one_line_error, run, run_here
 
 
-@pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory: pytest.TempPathFactory, real_fmnist: Path) -> Path:
+def _smaller(demo_config):  # type: ignore[no-untyped-def]
+    """The demo's own settings with a sixth of its canvases (the same code path, same image size)."""
+
+    def config(*args, **kwargs):  # type: ignore[no-untyped-def]
+        cfg = demo_config(*args, **kwargs)
+        cfg.data = dataclasses.replace(cfg.data, n_train=128, n_val=32, n_test=32)
+        return cfg
+
+    return config
+
+
+@pytest.fixture(scope="module", params=["small", pytest.param("quick", marks=pytest.mark.slow)])
+def quick_demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, real_fmnist: Path
+) -> Path:
+    """``camkit demo --quick``: at its own size in a subprocess (slow), or in this process on a
+    sixth of its canvases (the default suite); the tests below run on either."""
     out = tmp_path_factory.mktemp("demo")
-    p = run("demo", "--quick", "--out", str(out), env_cache=os.environ.get("CAMKIT_CACHE"))
+    if request.param == "quick":
+        p = run("demo", "--quick", "--out", str(out), env_cache=os.environ.get("CAMKIT_CACHE"))
+    else:
+        import camkit.apps.demo as demo_mod
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(demo_mod, "demo_config", _smaller(demo_mod.demo_config))
+            p = run_here("demo", "--quick", "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert "CAM" in p.stdout and "whole_image" in p.stdout and "centre_box" in p.stdout
     return out
+
+
+@pytest.fixture(scope="module")
+def demo_maps(quick_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``camkit extract`` of the demo run with its defaults, once for the tests that read the maps."""
+    maps = tmp_path_factory.mktemp("demo-maps") / "m.npz"
+    assert run_here("extract", "--run", str(quick_demo / "run"), "--out", str(maps)).returncode == 0
+    return maps
 
 
 def test_demo_quick_writes_metrics_and_overlays(quick_demo: Path) -> None:
@@ -66,7 +98,7 @@ def test_failed_extract_keeps_existing_output(quick_demo: Path, tmp_path: Path) 
     out = tmp_path / "maps.npz"
     out.write_bytes(b"precious")
     assert_one_line_error(
-        run("extract", "--run", str(quick_demo / "run"), "--method", "nope", "--out", str(out)),
+        run_here("extract", "--run", str(quick_demo / "run"), "--method", "nope", "--out", str(out)),
         "--method nope",
     )
     assert out.read_bytes() == b"precious"
@@ -74,19 +106,29 @@ def test_failed_extract_keeps_existing_output(quick_demo: Path, tmp_path: Path) 
 
 def test_bad_input_gives_one_line_errors(tmp_path: Path, image_tree) -> None:
     assert_one_line_error(
-        run("train", "--dataset", "folder", "--data-root", str(tmp_path / "nope")),
+        run_here("train", "--dataset", "folder", "--data-root", str(tmp_path / "nope")),
         str(tmp_path / "nope"),
         "not found",
     )
-    assert_one_line_error(run("train", "--backbone", "resnet19"), "--backbone resnet19", "resnet18")
-    assert_one_line_error(run("train", "--layer", "layer9"), "--layer layer9", "layer2")
+    # tiny splits: train builds its data before its model, and the default 8000 canvases take a while
+    tiny = ["--n-train", "8", "--n-val", "4", "--n-test", "4"]
+    assert_one_line_error(
+        run_here("train", *tiny, "--backbone", "resnet19"), "--backbone resnet19", "resnet18"
+    )
+    assert_one_line_error(run_here("train", *tiny, "--layer", "layer9"), "--layer layer9", "layer2")
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     assert_one_line_error(
-        run("extract", "--checkpoint", str(tmp_path / "junk.safetensors"), "--out", str(tmp_path / "m.npz")),
+        run_here(
+            "extract", "--checkpoint", str(tmp_path / "junk.safetensors"), "--out", str(tmp_path / "m.npz")
+        ),
         "junk.safetensors",
     )
-    assert_one_line_error(run("evaluate", "--maps", str(tmp_path / "none.npz")), "--maps", "camkit extract")
-    assert_one_line_error(run("train", "--data-root", str(tmp_path)), "train-images-idx3-ubyte.gz is missing")
+    assert_one_line_error(
+        run_here("evaluate", "--maps", str(tmp_path / "none.npz")), "--maps", "camkit extract"
+    )
+    assert_one_line_error(
+        run_here("train", "--data-root", str(tmp_path)), "train-images-idx3-ubyte.gz is missing"
+    )
 
 
 def test_help_lists_commands() -> None:
@@ -113,7 +155,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_extract_pretrained_model_on_photos(photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.npz"
-    p = run("extract", "--model", "efficientnet_lite0", "--images", str(photos), "--method", "grad-cam,layercam",
+    p = run_here("extract", "--model", "efficientnet_lite0", "--images", str(photos), "--method", "grad-cam,layercam",
             "--layer", "backbone.block15,backbone.head", "--layer-weights", "0.5,0.5", "--target", "pred", "--out", str(out))  # fmt: skip
     assert p.returncode == 0, p.stderr
     z = np.load(tmp_path / "m_grad-cam.npz")
@@ -127,22 +169,23 @@ def test_extract_bad_input(photos: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     base = ["extract", "--model", "efficientnet_lite0", "--out", str(tmp_path / "x.npz")]
-    assert_one_line_error(run(*base, "--images", str(empty)), "--images", "no images found")
+    assert_one_line_error(run_here(*base, "--images", str(empty)), "--images", "no images found")
     assert_one_line_error(
-        run(*base, "--images", str(photos), "--layer", "backbone.blok3"),
+        run_here(*base, "--images", str(photos), "--layer", "backbone.blok3"),
         "--layer backbone.blok3",
         "backbone.block3",
     )
-    assert_one_line_error(run(*base, "--images", str(photos), "--target", "1000"), "--target 1000", "0..999")
     assert_one_line_error(
-        run(*base, "--images", str(photos), "--method", "gradcam"), "--method gradcam", "grad-cam"
+        run_here(*base, "--images", str(photos), "--target", "1000"), "--target 1000", "0..999"
+    )
+    assert_one_line_error(
+        run_here(*base, "--images", str(photos), "--method", "gradcam"), "--method gradcam", "grad-cam"
     )
 
 
-def test_evaluate_reports_wsol_metrics_and_plots(quick_demo: Path, tmp_path: Path) -> None:
-    maps = tmp_path / "m.npz"
-    assert run("extract", "--run", str(quick_demo / "run"), "--out", str(maps)).returncode == 0
-    p = run(
+def test_evaluate_reports_wsol_metrics_and_plots(demo_maps: Path, tmp_path: Path) -> None:
+    maps = demo_maps
+    p = run_here(
         "evaluate",
         "--maps",
         str(maps),
@@ -163,18 +206,17 @@ def test_evaluate_reports_wsol_metrics_and_plots(quick_demo: Path, tmp_path: Pat
         assert (tmp_path / "plots" / png).stat().st_size > 5000
 
 
-def test_evaluate_constant_and_nan_maps(quick_demo: Path, tmp_path: Path) -> None:
-    maps = tmp_path / "m.npz"
-    assert run("extract", "--run", str(quick_demo / "run"), "--out", str(maps)).returncode == 0
+def test_evaluate_constant_and_nan_maps(demo_maps: Path, tmp_path: Path) -> None:
+    maps = demo_maps
     z = dict(np.load(maps))
     z["maps"] = np.zeros_like(z["maps"])  # all-constant maps: scores, no NaN
     np.savez(tmp_path / "const.npz", **z)
-    p = run("evaluate", "--maps", str(tmp_path / "const.npz"), "--out", str(tmp_path / "c.json"))
+    p = run_here("evaluate", "--maps", str(tmp_path / "const.npz"), "--out", str(tmp_path / "c.json"))
     assert p.returncode == 0, p.stderr
     assert "NaN" not in (tmp_path / "c.json").read_text()
     z["maps"][0, 0, 0] = np.nan
     np.savez(tmp_path / "nan.npz", **z)
-    assert_one_line_error(run("evaluate", "--maps", str(tmp_path / "nan.npz")), "NaN")
+    assert_one_line_error(run_here("evaluate", "--maps", str(tmp_path / "nan.npz")), "NaN")
 
 
 def test_evaluate_mask_folders(tmp_path: Path) -> None:
@@ -188,12 +230,12 @@ def test_evaluate_mask_folders(tmp_path: Path) -> None:
     b[:2, :3] = 255  # 6 px, overlap 4
     Image.fromarray(a).save(tmp_path / "pred" / "img1.png")
     Image.fromarray(b).save(tmp_path / "gt" / "img1.png")
-    p = run("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt"))
+    p = run_here("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt"))
     assert p.returncode == 0, p.stderr
     assert "img1\t0.6667" in p.stdout
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "gt" / "img1.png")
     assert_one_line_error(
-        run("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt")),
+        run_here("evaluate", "--pred-masks", str(tmp_path / "pred"), "--gt-masks", str(tmp_path / "gt")),
         "img1.png",
         "4x4",
     )

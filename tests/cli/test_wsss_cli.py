@@ -1,12 +1,13 @@
 """The WSSS flow on the multi-object benchmark, through the command line: multi-label and
-ReCAM training, CAM/NWC/ReCAM/LPCAM extraction, prototypes, seed evaluation."""
+ReCAM training, CAM/NWC/ReCAM/LPCAM extraction, prototypes, seed evaluation. The commands run
+in this process (``run_here``), but for ``prototypes``, whose test is its console-script path."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import assert_one_line_error, run
+from cli_helpers import assert_one_line_error, run, run_here
 
 DATA = ["--dataset", "fashion-multi", "--n-train", "96", "--n-val", "24", "--n-test", "24"]
 
@@ -26,12 +27,12 @@ def wsss(tmp_path_factory: pytest.TempPathFactory, fake_fmnist: Path) -> dict[st
         "--out",
         str(out),
     ]
-    p = run("train", *common, "--exp-id", "cam", env_cache=cache)
+    p = run_here("train", *common, "--exp-id", "cam", env_cache=cache)
     assert p.returncode == 0, p.stderr
     assert "val mAP" in p.stdout and "test mAP" in p.stdout
-    p = run("train", *common, "--exp-id", "tap", "--head", "tap", env_cache=cache)
+    p = run_here("train", *common, "--exp-id", "tap", "--head", "tap", env_cache=cache)
     assert p.returncode == 0, p.stderr
-    p = run(
+    p = run_here(
         "train", *common, "--exp-id", "recam", "--mode", "recam", "--recam-norm", "sigmoid",
         "--init", str(out / "cam" / "best.safetensors"), env_cache=cache,
     )  # fmt: skip
@@ -50,7 +51,7 @@ def test_train_configs(wsss: dict[str, Path]) -> None:
 
 def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
     out, cache = wsss["out"], str(wsss["cache"])
-    p = run(
+    p = run_here(
         "extract",
         "--run",
         str(out / "cam"),
@@ -66,19 +67,19 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
     p = run("prototypes", "--run", str(out / "cam"), "--k", "2", "--out", str(protos), env_cache=cache)
     assert p.returncode == 0, p.stderr
     assert protos.is_file() and "wrote" in p.stdout
-    p = run(
+    p = run_here(
         "extract", "--run", str(out / "cam"), "--method", "lpcam,lpcam-f", "--prototypes", str(protos),
         "--out", str(out / "lp.npz"), env_cache=cache,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
-    p = run(
+    p = run_here(
         "extract", "--run", str(out / "recam"), "--method", "recam", "--recam-weights", "sum",
         "--out", str(out / "recam.npz"), env_cache=cache,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     for f in ("m_cam.npz", "lp_lpcam.npz", "recam.npz"):
         res_file = out / f"{f}.json"
-        p = run(
+        p = run_here(
             "evaluate",
             "--maps",
             str(out / f),
@@ -94,7 +95,7 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
         s = r["seeds"]
         assert 0 <= s["miou"] <= s["peak_miou"] <= 1 and s["bg_threshold"] == 0.3
         assert set(r["peak_iou"]) == {"max", "percentile"}
-    p = run(
+    p = run_here(
         "visualize",
         "--maps",
         str(out / "lp_lpcam.npz"),
@@ -107,7 +108,7 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
     assert p.returncode == 0, p.stderr
     assert (out / "vis" / "grid.png").stat().st_size > 1000
     assert len(list((out / "vis" / "overlays").glob("*.png"))) >= 3  # one per (image, class present)
-    p = run("report", str(out / "cam"), "--method", "cam,lpcam", "--prototypes", str(protos), "--num", "2",
+    p = run_here("report", str(out / "cam"), "--method", "cam,lpcam", "--prototypes", str(protos), "--num", "2",
             "--out", str(out / "r.html"), env_cache=cache)  # fmt: skip
     assert p.returncode == 0, p.stderr
     page = (out / "r.html").read_text()
@@ -116,7 +117,7 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
 
 def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:
     out, cache = wsss["out"], str(wsss["cache"])
-    p = run(
+    p = run_here(
         "extract",
         "--run",
         str(out / "cam"),
@@ -127,12 +128,12 @@ def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:
         env_cache=cache,
     )
     assert_one_line_error(p, "FC2", "--mode recam")
-    p = run(
+    p = run_here(
         "extract", "--run", str(out / "cam"), "--method", "lpcam", "--prototypes", str(out / "nope.safetensors"),
         "--out", str(out / "x.npz"), env_cache=cache,
     )  # fmt: skip
     assert_one_line_error(p, "--prototypes", "not found")
-    p = run(
+    p = run_here(
         "extract",
         "--run",
         str(out / "cam"),
@@ -143,7 +144,7 @@ def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:
         env_cache=cache,
     )
     assert_one_line_error(p, "--prototypes")
-    p = run(
+    p = run_here(
         "extract",
         "--run",
         str(out / "cam"),
@@ -156,7 +157,7 @@ def test_wsss_bad_inputs(wsss: dict[str, Path]) -> None:
         env_cache=cache,
     )
     assert_one_line_error(p, "--target")
-    p = run(
+    p = run_here(
         "train", *DATA, "--data-root", str(wsss["root"]), "--mode", "seg", "--out", str(out), "--exp-id", "segml",
         "--epochs", "1", env_cache=cache,
     )  # fmt: skip
