@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from camkit.core.errors import CamkitError
-from camkit.methods import CAM, METHODS, GradCAM, LayerCAM, expand_targets, get_method
 from camkit.core.registry import Registry
+from camkit.methods import CAM, METHODS, GradCAM, LayerCAM, expand_targets, get_method
 from camkit.models import CAMNet, ModelConfig
 
 
