@@ -20,6 +20,12 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   apt_install dataset-fashion-mnist
 fi
 
+# the report's HTML is checked in headless Chromium by the tests
+if [ "$what" = test ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  echo "installing chromium and chromium-driver (Debian), for the HTML report test"
+  apt_install chromium chromium-driver
+fi
+
 # 2. a virtual environment (Debian's python3 needs python3-venv for that)
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
