@@ -24,6 +24,7 @@ from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.mapfile import save_maps
 from camkit.core.progress import Progress
+from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
 from camkit.models.camnet import ModelConfig
@@ -88,7 +89,7 @@ def run_demo(
     box = mean_box_size(build_split(cfg.data, "train"))
     baselines = baseline_scores(test_ds, box)
     # overlays of the first 8 test images
-    n = min(8, len(test_ds))
+    n = min(8, dataset_len(test_ds))
     batch = [test_ds[i] for i in range(n)]
     images = torch.stack([b["image"] for b in batch])
     masks = torch.stack([b["mask"] for b in batch]).bool()

@@ -21,6 +21,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from camkit.core.errors import CamkitError
+from camkit.data.base import dataset_len
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Augmented(Dataset):
         self.ids = getattr(ds, "ids", None)
 
     def __len__(self) -> int:
-        return len(self.ds)  # type: ignore[arg-type]
+        return dataset_len(self.ds)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         s = dict(self.ds[i])
@@ -101,8 +102,8 @@ def write_augmented_copies(
     torch.manual_seed(seed)
     n = 0
     try:
-        ids = getattr(ds, "ids", None) or [f"{i:06d}" for i in range(len(ds))]  # type: ignore[arg-type]
-        for i in range(len(ds)):  # type: ignore[arg-type]
+        ids = getattr(ds, "ids", None) or [f"{i:06d}" for i in range(dataset_len(ds))]
+        for i in range(dataset_len(ds)):
             s = ds[i]
             cls = class_names[int(s["label"])] if int(s["label"]) >= 0 else "unlabelled"
             stem = str(ids[i]).replace("/", "_")

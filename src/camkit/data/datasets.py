@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from camkit.core.errors import CamkitError
 from camkit.data import fashion
 from camkit.data.augment import AugmentConfig, Augmented
+from camkit.data.base import dataset_len
 from camkit.data.registry import dataset_names, get_dataset
 
 log = logging.getLogger(__name__)
@@ -99,4 +100,4 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
 
 
 def split_ids(ds: Dataset) -> list[str]:
-    return list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))  # type: ignore[arg-type]
+    return list(getattr(ds, "ids", [f"{i:06d}" for i in range(dataset_len(ds))]))

@@ -20,6 +20,7 @@ from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import masks_to_boxes, minmax, upsample
 from camkit.core.results import Result
+from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
@@ -98,9 +99,9 @@ def score_maps(
     """
     from camkit.metrics.wsol import BoxAccuracy, PxAP
 
-    if len(ms) != len(ds):
+    if len(ms) != dataset_len(ds):
         raise CamkitError(
-            f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
+            f"the map file has {len(ms)} maps but the split has {dataset_len(ds)} images; extract on the same split"
         )
     thr = default_thresholds(step)
     if threshold is not None:

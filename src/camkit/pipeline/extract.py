@@ -12,6 +12,7 @@ from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import logits_of
 from camkit.core.progress import NoProgress, Progress
+from camkit.data import dataset_len
 from camkit.methods import get_method
 from camkit.methods.base import LayerSpec, Targets
 
@@ -53,7 +54,7 @@ def extract(
     their raw maps at feature resolution; fused multi-layer maps are kept at input size.
     """
     cls = get_method(method)
-    if len(ds) == 0:
+    if dataset_len(ds) == 0:
         raise CamkitError("the split is empty; nothing to extract")
     progress = progress or NoProgress()
     was = model.training
@@ -112,7 +113,7 @@ def extract(
         progress.close()
         model.train(was)
     cat = {k: torch.cat(v) for k, v in out.items()}
-    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
+    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(dataset_len(ds))]))
     assert size is not None
     return MapSet(ids=ids, image_size=size, method=method, **cat)  # type: ignore[arg-type]
 

@@ -38,6 +38,7 @@ from camkit.core.dist import World, all_sum, barrier, broadcast_object, device_f
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import NoProgress, Progress
+from camkit.data import dataset_len
 from camkit.data.datasets import build_split, class_names
 from camkit.models.camnet import CAMNet
 from camkit.models.checkpoint import init_from_checkpoint, load_checkpoint
@@ -218,9 +219,9 @@ def fit(
     ``val_ds`` accuracy (mAP for multi-label data). ``callbacks`` run after the standard
     ones (:func:`camkit.train.callbacks.default_callbacks`) at the end of every epoch."""
     cfg.validate()
-    if len(train_ds) == 0 or len(val_ds) == 0:
+    if dataset_len(train_ds) == 0 or dataset_len(val_ds) == 0:
         raise CamkitError("the train or val split is empty; give the dataset more images")
-    ctx = _context(model, len(train_ds), cfg, names, mode, world or World(), progress, extra_meta)
+    ctx = _context(model, dataset_len(train_ds), cfg, names, mode, world or World(), progress, extra_meta)
     world, stopper = ctx.world, ctx.stopper
     cbs = default_callbacks(cfg, run_dir, world, stopper) + list(callbacks or [])
     if cfg.resume:

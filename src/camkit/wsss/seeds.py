@@ -30,6 +30,7 @@ from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
 from camkit.core.ops import normalize, percentile, upsample
 from camkit.core.results import Result
+from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
@@ -149,9 +150,9 @@ def score_seeds(
     Table 1), and the same scores at ``bg_threshold`` when given."""
     if not ms.per_class:
         raise OptionError("maps", "seeds need a class map set; extract on multi-label data (fashion-multi)")
-    if len(ms) != len(ds):
+    if len(ms) != dataset_len(ds):
         raise CamkitError(
-            f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
+            f"the map file has {len(ms)} maps but the split has {dataset_len(ds)} images; extract on the same split"
         )
     thr = default_thresholds(step)
     thr = thr[thr < 1.0]

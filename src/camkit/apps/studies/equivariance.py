@@ -24,6 +24,7 @@ from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.data import dataset_len
 from camkit.data.datasets import build_split
 from camkit.methods.cam import class_activation_map
 from camkit.models.checkpoint import load_checkpoint
@@ -161,7 +162,7 @@ def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None
     seed = study["seeds"][0]
     cfg = _run_config(out, study, quick, seed)
     ds = build_split(cfg.data, "test")
-    n = min(n, len(ds))
+    n = min(n, dataset_len(ds))
     images = torch.stack([ds[i]["image"] for i in range(n)])
     labels = torch.stack([ds[i]["label"] for i in range(n)])
     with figure_grid(out / "overlays.png", n, len(names), 1.6) as (_, axes):

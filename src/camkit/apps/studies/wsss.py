@@ -37,6 +37,7 @@ from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
 from camkit.methods.prototypes import PrototypeConfig, load_prototypes, save_prototypes
@@ -235,7 +236,9 @@ def overlays(out: Path, s: dict[str, Any], tau: float | None, n: int = 6) -> Non
     cfg = _run_config(out, s, seed, "gap")
     test = build_split(cfg.data, "test")
     pairs = [
-        (i, int(c)) for i in range(min(len(test), n)) for c in torch.nonzero(test[i]["label"]).flatten()
+        (i, int(c))
+        for i in range(min(dataset_len(test), n))
+        for c in torch.nonzero(test[i]["label"]).flatten()
     ][:n]
     if not pairs:
         return
