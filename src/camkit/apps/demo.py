@@ -23,6 +23,7 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.mapfile import save_maps
+from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
 from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
@@ -93,7 +94,7 @@ def run_demo(
     batch = [test_ds[i] for i in range(n)]
     images = torch.stack([b["image"] for b in batch])
     masks = torch.stack([b["mask"] for b in batch]).bool()
-    maps = normalized_maps(test_maps.maps[:n], tuple(images.shape[-2:]))
+    maps = normalized_maps(test_maps.maps[:n], spatial_size(images))
     titles = [f"{CLASS_NAMES[int(test_maps.labels[i])]} (IoU {test.per_image_iou[i]:.2f})" for i in range(n)]
     write_visuals(out / "visuals", images, maps, masks, test_maps.ids[:n], titles, chosen)
     metrics = {

@@ -25,6 +25,11 @@ def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return torch.where(rng > eps, (maps - lo) / rng.clamp_min(eps), torch.zeros_like(maps))
 
 
+def spatial_size(t: torch.Tensor) -> tuple[int, int]:
+    """The (H, W) of a (..., H, W) tensor."""
+    return int(t.shape[-2]), int(t.shape[-1])
+
+
 def upsample(maps: torch.Tensor, size: tuple[int, int] | int) -> torch.Tensor:
     """Bilinear upsampling (align_corners=False) of (B, h, w) maps to (B, H, W)."""
     if isinstance(size, int):

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from camkit.core.errors import CamkitError, OptionError, close_matches
-from camkit.core.ops import logits_of, minmax, upsample
+from camkit.core.ops import logits_of, minmax, spatial_size, upsample
 
 Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
@@ -289,7 +289,7 @@ class CAMMethod(ABC):
             sample, target = expand_targets(self._targets_in(targets), logits)
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
-            maps = self.fuse(low, tuple(x.shape[-2:]))
+            maps = self.fuse(low, spatial_size(x))
             score = logits.detach().softmax(1)[sample, target]
         if not differentiable:
             low = [m.detach() for m in low]

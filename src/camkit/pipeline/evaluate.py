@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import masks_to_boxes, minmax, upsample
+from camkit.core.ops import masks_to_boxes, minmax, spatial_size, upsample
 from camkit.core.results import Result
 from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
@@ -122,7 +122,7 @@ def score_maps(
         keep = has.bool()
         if keep.any():
             scored.append(torch.nonzero(keep, as_tuple=True)[0] + start)
-            maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
+            maps = normalized_maps(ms.maps[start : start + b][keep], spatial_size(masks))
             gt = masks[keep]
             inter, pred, area = sweep_counts(maps, gt, thr)
             curves.append(iou_from_counts(inter, pred - inter, area - inter).float())
@@ -249,7 +249,7 @@ def baseline_scores(ds: Dataset, box_hw: tuple[float, float], batch_size: int = 
         if not len(masks):
             continue
         whole.append(whole_image_iou(masks))
-        box = centre_box_mask(tuple(masks.shape[-2:]), box_hw).expand_as(masks)
+        box = centre_box_mask(spatial_size(masks), box_hw).expand_as(masks)
         centre.append(iou(box, masks))
     w, c = torch.cat(whole).mean().item(), torch.cat(centre).mean().item()
     return BaselineScores(BaselineScore(w, w), BaselineScore(c, c, box_hw=list(box_hw)))

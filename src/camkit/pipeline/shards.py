@@ -134,7 +134,7 @@ def gather(out_dir: str | os.PathLike[str]) -> MapSet:
             with np.load(out / f, allow_pickle=False) as z:
                 for k in parts:
                     parts[k].append(torch.from_numpy(z[k]))
-                size = tuple(int(v) for v in z["image_size"])  # type: ignore[assignment]
+                size = (int(z["image_size"][0]), int(z["image_size"][1]))
         except (OSError, ValueError, KeyError) as e:
             raise CamkitError(
                 f"{out / f}: unreadable ({e.__class__.__name__}); delete it and rerun the extraction"

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camkit.core.errors import OptionError
+from camkit.core.ops import spatial_size
 from camkit.methods.cam import class_activation_map
 
 
@@ -140,7 +141,7 @@ def seg_loss(
     w = model.classifier.weight
     cam_l = class_activation_map(out_l.features, w, y, softmax_weights=True)[:, None]  # (B, 1, h, w)
     cam_s = class_activation_map(out_s.features, w, y, softmax_weights=True)[:, None]  # (B, 1, h', w')
-    a_cam_l, valid_map = warp_all(cam_l, ts, size=tuple(cam_s.shape[-2:]))
+    a_cam_l, valid_map = warp_all(cam_l, ts, size=spatial_size(cam_s))
     if a_cam_l.shape != cam_s.shape:
         raise OptionError(
             "seg_transforms",

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import normalize, percentile, upsample
+from camkit.core.ops import normalize, percentile, spatial_size, upsample
 from camkit.core.results import Result
 from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou_from_counts, sweep_counts
@@ -165,7 +165,7 @@ def score_seeds(
     start = 0
     for gt in _masks(ds, batch_size):
         b = gt.shape[0]
-        scores = class_scores(ms.maps[start : start + b], tuple(gt.shape[-2:]), norm)
+        scores = class_scores(ms.maps[start : start + b], spatial_size(gt), norm)
         sweep.update(scores, ms.targets[start : start + b].bool(), gt)
         start += b
     conf = sweep.confusion()
@@ -208,7 +208,7 @@ def class_peak_iou(
         b = gt.shape[0]
         s, c = torch.nonzero(ms.targets[start : start + b].bool(), as_tuple=True)
         if s.numel():
-            raw = upsample(ms.maps[start : start + b][s, c].float(), tuple(gt.shape[-2:]))
+            raw = upsample(ms.maps[start : start + b][s, c].float(), spatial_size(gt))
             ref = raw.flatten(1).amax(1) if reference == "max" else percentile(raw, q)
             rel = torch.where(
                 ref[:, None, None] > 0, raw / ref.clamp_min(1e-12)[:, None, None], torch.zeros_like(raw)

@@ -22,6 +22,7 @@ from camkit.apps.demo import demo_config
 from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError
 from camkit.core.io import atomic_path, write_json
+from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
 from camkit.data import dataset_len
@@ -171,7 +172,7 @@ def _overlays(out: Path, study: dict[str, Any], quick: bool, n: int = 6) -> None
             with torch.no_grad():
                 o = model.eval()(images)
             maps = normalized_maps(
-                class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
+                class_activation_map(o.features, model.classifier.weight, labels), spatial_size(images)
             )
             for i in range(n):
                 ax = axes[i][j]
