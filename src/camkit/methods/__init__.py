@@ -42,7 +42,7 @@ from camkit.methods.xgradcam import XGradCAM
 
 def get_method(name: str) -> type[CAMMethod]:
     """The method class registered as ``name`` (one-line error with close names otherwise)."""
-    return METHODS.get(name)  # type: ignore[return-value]
+    return METHODS.get(name)
 
 
 def method_names() -> list[str]:

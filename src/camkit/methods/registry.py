@@ -7,9 +7,12 @@ raises, so two modules can never silently shadow each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from camkit.core.errors import CamkitError, close_matches
+
+if TYPE_CHECKING:
+    from camkit.methods.base import CAMMethod
 
 T = TypeVar("T", bound=type)
 
@@ -27,7 +30,7 @@ class Registry:
                 raise ValueError(
                     f"{self.kind} {name!r} is already registered by {self._items[name].__module__}"
                 )
-            cls.name = name  # type: ignore[attr-defined]
+            cls.name = name  # type: ignore[attr-defined]  # T is any class; each registry's classes declare name
             self._items[name] = cls
             return cls
 
@@ -59,7 +62,7 @@ def method_table(registry: Registry = METHODS) -> str:
     """A markdown table of the registered methods: name, what it needs, reference."""
     rows = ["| method | needs | reference |", "|---|---|---|"]
     for name in registry:
-        cls = registry.get(name)
+        cls: type[CAMMethod] = registry.get(name)
         if getattr(cls, "needs", ""):
             kind = cls.needs
         elif getattr(cls, "uses_gradients", False):
