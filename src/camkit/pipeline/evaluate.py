@@ -22,7 +22,7 @@ from camkit.core.ops import masks_to_boxes, minmax, spatial_size, upsample
 from camkit.core.results import Result
 from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
-from camkit.metrics.segmentation import scores_from_confusion
+from camkit.metrics.segmentation import mean_scores, scores_from_confusion
 
 
 def _mask_batches(ds: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -163,7 +163,7 @@ def score_maps(
         miou_curve=[float(v) for v in curve],
         per_image_iou=[round(float(v), 6) for v in per[:, t_idx]],
         image_index=torch.cat(scored).tolist(),
-        segmentation={k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},  # type: ignore[misc]
+        segmentation=mean_scores(scores_from_confusion(conf)),
         wsol=_wsol_scores(pxap, box_v1, box_v2) if wsol else None,
     )
 

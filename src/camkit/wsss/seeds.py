@@ -176,11 +176,16 @@ def score_seeds(
     return SeedScores(
         bg_threshold=round(float(thr[at]), 6),
         peak_bg_threshold=round(float(thr[best]), 6),
-        peak_miou=curve[best],  # type: ignore[arg-type]
-        **{key: res[key] for key in ("miou", "fp", "fn", "precision", "recall", "pixel_accuracy")},  # type: ignore[arg-type]
-        per_class_iou=res["per_class"]["iou"],  # type: ignore[index]
+        peak_miou=curve[best],
+        miou=res["miou"],
+        fp=res["fp"],
+        fn=res["fn"],
+        precision=res["precision"],
+        recall=res["recall"],
+        pixel_accuracy=res["pixel_accuracy"],
+        per_class_iou=res["per_class"]["iou"],
         thresholds=[round(float(v), 6) for v in thr],
-        miou_curve=curve,  # type: ignore[arg-type]
+        miou_curve=curve,
         norm=norm,
         images=len(ms),
     )
