@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -52,7 +54,7 @@ class GlobalBatchSampler(torch.utils.data.Sampler[int]):
             out += perm[k + self.world.rank * self.b : k + (self.world.rank + 1) * self.b]
         return out
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         return iter(self._order())
 
     def __len__(self) -> int:
