@@ -77,7 +77,7 @@ def run_demo(
             )
         shutil.rmtree(out / "run")
     cfg = demo_config(out, quick, data_root, seed)
-    mk = progress or (lambda: None)  # type: ignore[return-value]
+    mk: Callable[[], Progress | None] = progress or (lambda: None)
     summary = train_run(cfg, mk())
     device = resolve_device(cfg.train.device)
     model, _ = load_checkpoint(out / "run" / "best.safetensors", cfg.model, device)

@@ -151,10 +151,12 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
         ms0, _, idx0 = next(iter(side.values()))
         first = idx0[: min(num, 6)]
         images = torch.stack([ds[int(i)]["image"] for i in first])
-        maps = {m: normalized_maps(ms.maps[first], spatial_size(images)) for m, (ms, _, _) in side.items()}
+        by_method = {
+            m: normalized_maps(ms.maps[first], spatial_size(images)) for m, (ms, _, _) in side.items()
+        }
         ious_by = {m: [float(v) for v in iou[: len(first)]] for m, (_, iou, _) in side.items()}
-        rows = [f"{ms0.ids[int(i)]} {_name(names, int(ms0.labels[i]))}" for i in first]
-        method_comparison(tmp / "methods.png", images, maps, rows, ious_by, alpha, cmap)
+        row_titles = [f"{ms0.ids[int(i)]} {_name(names, int(ms0.labels[i]))}" for i in first]
+        method_comparison(tmp / "methods.png", images, by_method, row_titles, ious_by, alpha, cmap)
         compare = H.figure(tmp / "methods.png", "methods side by side, IoU at each method's threshold")
     head = [
         "method",

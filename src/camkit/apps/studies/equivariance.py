@@ -126,7 +126,7 @@ def _score(cfg: Any, run_dir: Path) -> dict[str, float]:
     val_ds, test_ds = build_split(cfg.data, "val"), build_split(cfg.data, "test")
     t = score_maps(extract(model, val_ds, "cam", "label", device=device), val_ds)["peak_threshold"]
     ms = extract(model, test_ds, "cam", "label", device=device)
-    r = score_maps(ms, test_ds, threshold=float(t), wsol=True)  # type: ignore[arg-type]
+    r = score_maps(ms, test_ds, threshold=float(t), wsol=True)
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"accuracy": summary["test"]["accuracy"], "miou": r["miou"], "peak_iou": r["peak_iou"],
             "max_box_acc_v2": r["max_box_acc_v2"] or 0.0, "threshold": r["threshold"]}  # fmt: skip
