@@ -43,5 +43,6 @@ if [ "$what" = demo ]; then
 else
   .venv/bin/ruff check src tests benchmarks
   .venv/bin/ruff format --check src tests benchmarks
+  .venv/bin/mypy  # settings and files in pyproject.toml [tool.mypy]
   exec .venv/bin/python -m pytest -m "not slow" -q -p no:cacheprovider
 fi
