@@ -30,6 +30,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -325,7 +326,9 @@ def load_split(
     data = (generate_multi_split if cfg.max_objects >= 1 else generate_split)(src, split, cfg)
     try:
         with atomic_path(path) as tmp:
-            np.savez(tmp, allow_pickle=False, **data)
+            # numpy's stub matches **kwargs values against savez's allow_pickle flag
+            arrays: dict[str, Any] = data
+            np.savez(tmp, **arrays)
     except CamkitError as e:
         log.warning("could not cache the benchmark (%s); continuing without a cache", e)
     return data
