@@ -23,7 +23,9 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.mapfile import save_maps
+from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
+from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
 from camkit.models.camnet import ModelConfig
@@ -75,7 +77,7 @@ def run_demo(
             )
         shutil.rmtree(out / "run")
     cfg = demo_config(out, quick, data_root, seed)
-    mk = progress or (lambda: None)  # type: ignore[return-value]
+    mk: Callable[[], Progress | None] = progress or (lambda: None)
     summary = train_run(cfg, mk())
     device = resolve_device(cfg.train.device)
     model, _ = load_checkpoint(out / "run" / "best.safetensors", cfg.model, device)
@@ -88,11 +90,11 @@ def run_demo(
     box = mean_box_size(build_split(cfg.data, "train"))
     baselines = baseline_scores(test_ds, box)
     # overlays of the first 8 test images
-    n = min(8, len(test_ds))
+    n = min(8, dataset_len(test_ds))
     batch = [test_ds[i] for i in range(n)]
     images = torch.stack([b["image"] for b in batch])
     masks = torch.stack([b["mask"] for b in batch]).bool()
-    maps = normalized_maps(test_maps.maps[:n], tuple(images.shape[-2:]))
+    maps = normalized_maps(test_maps.maps[:n], spatial_size(images))
     titles = [f"{CLASS_NAMES[int(test_maps.labels[i])]} (IoU {test.per_image_iou[i]:.2f})" for i in range(n)]
     write_visuals(out / "visuals", images, maps, masks, test_maps.ids[:n], titles, chosen)
     metrics = {

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from camkit.core.errors import CamkitError
+from camkit.core.ops import spatial_size
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
 from camkit.methods import method_options
@@ -130,7 +131,7 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
         order = torch.argsort(ious)[:num]  # worst first
         sub = idx[order]
         images = torch.stack([ds[int(i)]["image"] for i in sub])
-        maps = normalized_maps(ms.maps[sub], tuple(images.shape[-2:]))
+        maps = normalized_maps(ms.maps[sub], spatial_size(images))
         panels = [
             _boxed(images[j], maps[j], ds[int(i)]["mask"], r.threshold, alpha, cmap)
             for j, i in enumerate(sub)
@@ -150,12 +151,12 @@ def _map_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str], 
         ms0, _, idx0 = next(iter(side.values()))
         first = idx0[: min(num, 6)]
         images = torch.stack([ds[int(i)]["image"] for i in first])
-        maps = {
-            m: normalized_maps(ms.maps[first], tuple(images.shape[-2:])) for m, (ms, _, _) in side.items()
+        by_method = {
+            m: normalized_maps(ms.maps[first], spatial_size(images)) for m, (ms, _, _) in side.items()
         }
         ious_by = {m: [float(v) for v in iou[: len(first)]] for m, (_, iou, _) in side.items()}
-        rows = [f"{ms0.ids[int(i)]} {_name(names, int(ms0.labels[i]))}" for i in first]
-        method_comparison(tmp / "methods.png", images, maps, rows, ious_by, alpha, cmap)
+        row_titles = [f"{ms0.ids[int(i)]} {_name(names, int(ms0.labels[i]))}" for i in first]
+        method_comparison(tmp / "methods.png", images, by_method, row_titles, ious_by, alpha, cmap)
         compare = H.figure(tmp / "methods.png", "methods side by side, IoU at each method's threshold")
     head = [
         "method",

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from camkit.core.errors import OptionError
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def all_sum(world: World, values: list[float], device: torch.device | str = "cpu
     return t.tolist()
 
 
-def broadcast_object(world: World, obj: object) -> object:
+def broadcast_object(world: World, obj: T) -> T:
     """Rank 0's ``obj`` on every rank."""
     if not world.distributed:
         return obj

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 _UNSET = object()
 _REF = re.compile(r"\{([\w.]+)\}")
@@ -104,8 +105,9 @@ def _spell(message: str, refs: dict[str, object], flag_of: Callable[[str], str] 
     return _REF.sub(lambda m: spelled.get(m.group(1), m.group(0)), message)
 
 
-def _rebuild(cls: type[CamkitError], args: tuple[object, ...], kw: dict[str, object]) -> CamkitError:
-    return cls(*args, **kw)  # type: ignore[arg-type]
+def _rebuild(cls: type[CamkitError], args: tuple[Any, ...], kw: dict[str, Any]) -> CamkitError:
+    """Unpickle: the constructor arguments that ``__reduce__`` saved."""
+    return cls(*args, **kw)
 
 
 def close_matches(name: str, choices: list[str], n: int = 5) -> str:

@@ -101,7 +101,7 @@ def _json_default(o: Any) -> Any:
 
     if isinstance(o, Result):
         return o.to_dict()
-    if dataclasses.is_dataclass(o):
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
         return dataclasses.asdict(o)
     if isinstance(o, Path):
         return str(o)

@@ -78,7 +78,7 @@ def load_maps(path: str | os.PathLike[str]) -> MapSet:
                 labels=torch.from_numpy(z["labels"]),
                 preds=torch.from_numpy(z["preds"]),
                 ids=[str(s) for s in z["image_id"]],
-                image_size=tuple(int(v) for v in z["image_size"]),  # type: ignore[arg-type]
+                image_size=(int(z["image_size"][0]), int(z["image_size"][1])),
                 method=str(z["method"]),
                 meta=json.loads(str(z["meta"])),
             )

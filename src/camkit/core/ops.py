@@ -5,6 +5,9 @@ All functions keep the input's device and dtype and are differentiable unless no
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import torch
@@ -23,6 +26,16 @@ def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     hi = flat.amax(-1, keepdim=True)[..., None]
     rng = hi - lo
     return torch.where(rng > eps, (maps - lo) / rng.clamp_min(eps), torch.zeros_like(maps))
+
+
+def spatial_size(t: torch.Tensor) -> tuple[int, int]:
+    """The (H, W) of a (..., H, W) tensor."""
+    return int(t.shape[-2]), int(t.shape[-1])
+
+
+def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Elementwise sum of equally shaped tensors (at least one), like ``sum()`` but typed as a tensor."""
+    return functools.reduce(operator.add, terms)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int] | int) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Datasets: one registered source per file in camkit.data.sources (the embedded Fashion-MNIST
 canvas benchmark and its multi-label variant, ImageFolder trees, the lab layout)."""
 
-from camkit.data.base import ArrayDataset, FileDataset
+from camkit.data.base import ArrayDataset, FileDataset, dataset_len
 from camkit.data.datasets import DATASETS, DataConfig, build_split, class_names
 from camkit.data.registry import DatasetSource, dataset_names, get_dataset, register_dataset
 
@@ -13,6 +13,7 @@ __all__ = [
     "FileDataset",
     "build_split",
     "class_names",
+    "dataset_len",
     "dataset_names",
     "get_dataset",
     "register_dataset",

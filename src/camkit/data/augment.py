@@ -22,6 +22,7 @@ from torchvision.transforms import v2
 
 from camkit.core.errors import OptionError
 from camkit.core.options import option
+from camkit.data.base import dataset_len
 
 #: the flat keys of older configs (``"aug_hflip"`` inside "data") -> AugmentConfig fields
 LEGACY_KEYS = {"aug_hflip": "hflip", "aug_rotate": "rotate", "aug_shift": "shift", "aug_jitter": "jitter",
@@ -92,7 +93,7 @@ class Augmented(Dataset):
         self.ids = getattr(ds, "ids", None)
 
     def __len__(self) -> int:
-        return len(self.ds)  # type: ignore[arg-type]
+        return dataset_len(self.ds)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         s = dict(self.ds[i])
@@ -124,8 +125,8 @@ def write_augmented_copies(
     torch.manual_seed(seed)
     n = 0
     try:
-        ids = getattr(ds, "ids", None) or [f"{i:06d}" for i in range(len(ds))]  # type: ignore[arg-type]
-        for i in range(len(ds)):  # type: ignore[arg-type]
+        ids = getattr(ds, "ids", None) or [f"{i:06d}" for i in range(dataset_len(ds))]
+        for i in range(dataset_len(ds)):
             s = ds[i]
             cls = class_names[int(s["label"])] if int(s["label"]) >= 0 else "unlabelled"
             stem = str(ids[i]).replace("/", "_")

@@ -15,6 +15,7 @@ model's input resolution.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,17 @@ from torch.utils.data import Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.data.folders import Record, read_image, read_mask
+
+
+def dataset_len(ds: Dataset) -> int:
+    """Number of samples in a map-style dataset.
+
+    ``torch.utils.data.Dataset`` does not declare ``__len__``, so ``len(ds)`` does not type-check;
+    this is the one place that narrows it.
+    """
+    if not isinstance(ds, Sized):
+        raise TypeError(f"{type(ds).__name__} has no len(); camkit needs a map-style dataset")
+    return len(ds)
 
 
 class ArrayDataset(Dataset):

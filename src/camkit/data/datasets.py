@@ -29,7 +29,7 @@ from camkit.core.errors import OptionError
 from camkit.core.options import from_dict, option
 from camkit.data import fashion
 from camkit.data.augment import LEGACY_KEYS, AugmentConfig, Augmented
-from camkit.data.base import FileDataset
+from camkit.data.base import FileDataset, dataset_len
 from camkit.data.folders import Record, find_images
 from camkit.data.registry import dataset_names, get_dataset
 
@@ -137,4 +137,4 @@ def image_folder_dataset(folder: str | Path, image_size: int) -> FileDataset:
 
 
 def split_ids(ds: Dataset) -> list[str]:
-    return list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))  # type: ignore[arg-type]
+    return list(getattr(ds, "ids", [f"{i:06d}" for i in range(dataset_len(ds))]))

@@ -30,6 +30,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -178,8 +179,10 @@ def make_canvas(
     canvas = _background(rng, items, cfg)
     side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
     item = items[index]
-    img = Image.fromarray(item).resize((side, side), Image.BILINEAR)
-    sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize((side, side), Image.BILINEAR)
+    img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
+    sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize(
+        (side, side), Image.Resampling.BILINEAR
+    )
     obj = np.asarray(img, dtype=np.float32) / 255.0
     mask_local = np.asarray(sil) >= 128
     oy, ox = rng.integers(0, s - side + 1, size=2)
@@ -244,8 +247,10 @@ def make_multi_canvas(
     for j, index in enumerate(chosen):
         side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
         item = items[index]
-        img = Image.fromarray(item).resize((side, side), Image.BILINEAR)
-        sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize((side, side), Image.BILINEAR)
+        img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
+        sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize(
+            (side, side), Image.Resampling.BILINEAR
+        )
         obj = np.asarray(img, dtype=np.float32) / 255.0
         mask_local = np.asarray(sil) >= 128
         oy, ox = _place(rng, side, s, boxes)
@@ -321,7 +326,9 @@ def load_split(
     data = (generate_multi_split if cfg.max_objects >= 1 else generate_split)(src, split, cfg)
     try:
         with atomic_path(path) as tmp:
-            np.savez(tmp, **data)
+            # numpy's stub matches **kwargs values against savez's allow_pickle flag
+            arrays: dict[str, Any] = data
+            np.savez(tmp, **arrays)
     except CamkitError as e:
         log.warning("could not cache the benchmark (%s); continuing without a cache", e)
     return data

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from camkit.core.errors import CamkitError, OptionError, close_matches
-from camkit.core.ops import logits_of, minmax, upsample
+from camkit.core.ops import logits_of, minmax, spatial_size, tensor_sum, upsample
 
 Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
@@ -111,10 +111,10 @@ def expand_targets(targets: Targets, logits: torch.Tensor) -> tuple[torch.Tensor
     if isinstance(targets, (list, tuple)) and targets and isinstance(targets[0], (list, tuple)):
         if len(targets) != b:
             raise CamkitError(f"got target lists for {len(targets)} images but the batch has {b}")
-        s = [i for i, t in enumerate(targets) for _ in t]
-        c = [int(x) for t in targets for x in t]
-        return torch.tensor(s, device=dev, dtype=torch.long), _checked(
-            torch.tensor(c, device=dev, dtype=torch.long), k
+        samples = [i for i, t in enumerate(targets) for _ in t]
+        classes = [int(x) for t in targets for x in t]
+        return torch.tensor(samples, device=dev, dtype=torch.long), _checked(
+            torch.tensor(classes, device=dev, dtype=torch.long), k
         )
     cls = torch.as_tensor(targets, device=dev, dtype=torch.long).flatten()
     if cls.numel() != b:
@@ -292,7 +292,7 @@ class CAMMethod(ABC):
             sample, target = expand_targets(self._targets_in(targets), logits)
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
-            maps = self.fuse(low, tuple(x.shape[-2:]))
+            maps = self.fuse(low, spatial_size(x))
             score = logits.detach().softmax(1)[sample, target]
         if not differentiable:
             low = [m.detach() for m in low]
@@ -307,7 +307,7 @@ class CAMMethod(ABC):
         """One layer: upsample. Several: weighted sum of min-max normalized, upsampled maps."""
         if len(low) == 1:
             return upsample(low[0], size)
-        return sum(w * upsample(minmax(m), size) for w, m in zip(self.layer_weights, low, strict=True))  # type: ignore[return-value]
+        return tensor_sum(w * upsample(minmax(m), size) for w, m in zip(self.layer_weights, low, strict=True))
 
 
 def weighted_sum(acts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -322,24 +322,25 @@ def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module
     if isinstance(classifier, nn.Linear):
         fc = classifier
     elif isinstance(classifier, str):
-        if not isinstance(named.get(classifier), nn.Linear):
+        found = named.get(classifier)
+        if not isinstance(found, nn.Linear):
             raise OptionError(
                 "classifier",
                 f"not a linear layer of the model; close matches: {close_matches(classifier, list(named))}",
                 classifier,
             )
-        fc = named[classifier]  # type: ignore[assignment]
-    elif isinstance(named.get("classifier"), nn.Linear) and named["classifier"].in_features == channels:
-        fc = named["classifier"]  # type: ignore[assignment]
+        fc = found
+    elif isinstance(head := named.get("classifier"), nn.Linear) and head.in_features == channels:
+        fc = head
     else:
         cands = [m for m in named.values() if isinstance(m, nn.Linear) and m.in_features == channels]
         if not cands:
             raise CamkitError(
                 f"no linear layer takes {channels} features; CAM needs a GAP-linear head on the target layer (or use grad-cam)"
             )
-        fc = cands[-1]  # type: ignore[assignment]
+        fc = cands[-1]
     if fc.in_features != channels:
         raise CamkitError(
             f"the classifier takes {fc.in_features} features but the target layer has {channels} channels"
         )
-    return fc  # type: ignore[return-value]
+    return fc

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from camkit.core.errors import OptionError
-from camkit.core.ops import minmax, tanh_max, upsample
+from camkit.core.ops import minmax, tanh_max, tensor_sum, upsample
 from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.registry import register
 
@@ -56,4 +56,4 @@ class LayerCAM(CAMMethod):
         if len(low) == 1:
             return upsample(low[0], size)
         norm = minmax if self.layer_norm == "minmax" else tanh_max
-        return sum(w * upsample(norm(m), size) for w, m in zip(self.layer_weights, low, strict=True))  # type: ignore[return-value]
+        return tensor_sum(w * upsample(norm(m), size) for w, m in zip(self.layer_weights, low, strict=True))

@@ -15,6 +15,8 @@ Classes absent from both prediction and ground truth are left out of every mean 
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import torch
 
 from camkit.core.errors import CamkitError, OptionError
@@ -45,7 +47,42 @@ def confusion_matrix(
     )
 
 
-def scores_from_confusion(conf: torch.Tensor) -> dict[str, object]:
+class PerClassScores(TypedDict):
+    """Per-class lists, index = class id (0 = background)."""
+
+    iou: list[float]
+    fp: list[float]
+    fn: list[float]
+    precision: list[float]
+    recall: list[float]
+    present: list[bool]
+
+
+class SegmentationScores(TypedDict):
+    """What :func:`scores_from_confusion` returns: the means, then ``per_class``."""
+
+    miou: float
+    fp: float
+    fn: float
+    precision: float
+    recall: float
+    pixel_accuracy: float
+    per_class: PerClassScores
+
+
+def mean_scores(s: SegmentationScores) -> dict[str, float]:
+    """The means of ``s`` (everything but ``per_class``), in the same order."""
+    return {
+        "miou": s["miou"],
+        "fp": s["fp"],
+        "fn": s["fn"],
+        "precision": s["precision"],
+        "recall": s["recall"],
+        "pixel_accuracy": s["pixel_accuracy"],
+    }
+
+
+def scores_from_confusion(conf: torch.Tensor) -> SegmentationScores:
     """IoU, FP, FN, precision and recall per class and their means (see module docstring)."""
     conf = conf.to(torch.float64)
     tp = conf.diag()
@@ -94,5 +131,5 @@ class SegmentationConfusion:
     def update(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
         self.conf += confusion_matrix(pred, gt, self.num_classes, self.ignore_index)
 
-    def compute(self) -> dict[str, object]:
+    def compute(self) -> SegmentationScores:
         return scores_from_confusion(self.conf)

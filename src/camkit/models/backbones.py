@@ -114,7 +114,7 @@ def _vgg16(pretrained: bool, weights_file: str | None) -> OrderedDict[str, nn.Mo
         for c in convs:
             names += [f"conv{b}_{c}", f"relu{b}_{c}"]
         names.append(f"pool{b}")
-    layers = list(m.features.children())
+    layers = list(m.get_submodule("features").children())
     assert len(layers) == len(names)
     return OrderedDict(zip(names, layers, strict=True))
 
@@ -203,11 +203,15 @@ def _limit_stride(layers: OrderedDict[str, nn.Module], name: str, output_stride:
         if stride * 2 <= output_stride:
             stride *= 2
             continue
-        block = layers[stage][0]  # type: ignore[index]
-        conv = block.conv2 if hasattr(block, "conv3") else block.conv1  # Bottleneck strides in conv2
+        block = layers[stage].get_submodule("0")
+        # Bottleneck strides in conv2
+        conv = block.get_submodule("conv2" if hasattr(block, "conv3") else "conv1")
+        assert isinstance(conv, nn.Conv2d)
         conv.stride = (1, 1)
-        if block.downsample is not None:
-            block.downsample[0].stride = (1, 1)
+        if isinstance(down := block.downsample, nn.Sequential):
+            shortcut = down[0]
+            assert isinstance(shortcut, nn.Conv2d)
+            shortcut.stride = (1, 1)
 
 
 def build_backbone(

@@ -13,7 +13,7 @@ The three parts follow one contract (after timm's ``forward_features`` / ``forwa
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -68,9 +68,12 @@ class CAMNetOutput(NamedTuple):
 class CAMNet(nn.Module):
     """Backbone truncated at ``layer`` + pooling head + linear classifier."""
 
-    def __init__(self, config: ModelConfig | None = None, **kwargs: object) -> None:
+    mean: torch.Tensor  # (1, 3, 1, 1) buffer
+    std: torch.Tensor  # (1, 3, 1, 1) buffer
+
+    def __init__(self, config: ModelConfig | None = None, **kwargs: Any) -> None:
         super().__init__()
-        config = config or ModelConfig(**kwargs)  # type: ignore[arg-type]
+        config = config or ModelConfig(**kwargs)
         self.config = config
         spec = get_spec(config.backbone)
         self.backbone = build_backbone(

@@ -18,10 +18,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import masks_to_boxes, minmax, upsample
+from camkit.core.ops import masks_to_boxes, minmax, spatial_size, upsample
 from camkit.core.results import Result
+from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_counts
-from camkit.metrics.segmentation import scores_from_confusion
+from camkit.metrics.segmentation import mean_scores, scores_from_confusion
 
 
 def _mask_batches(ds: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -98,9 +99,9 @@ def score_maps(
     """
     from camkit.metrics.wsol import BoxAccuracy, PxAP
 
-    if len(ms) != len(ds):
+    if len(ms) != dataset_len(ds):
         raise CamkitError(
-            f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
+            f"the map file has {len(ms)} maps but the split has {dataset_len(ds)} images; extract on the same split"
         )
     thr = default_thresholds(step)
     if threshold is not None:
@@ -121,7 +122,7 @@ def score_maps(
         keep = has.bool()
         if keep.any():
             scored.append(torch.nonzero(keep, as_tuple=True)[0] + start)
-            maps = normalized_maps(ms.maps[start : start + b][keep], tuple(masks.shape[-2:]))
+            maps = normalized_maps(ms.maps[start : start + b][keep], spatial_size(masks))
             gt = masks[keep]
             inter, pred, area = sweep_counts(maps, gt, thr)
             curves.append(iou_from_counts(inter, pred - inter, area - inter).float())
@@ -162,7 +163,7 @@ def score_maps(
         miou_curve=[float(v) for v in curve],
         per_image_iou=[round(float(v), 6) for v in per[:, t_idx]],
         image_index=torch.cat(scored).tolist(),
-        segmentation={k2: v for k2, v in scores_from_confusion(conf).items() if k2 != "per_class"},  # type: ignore[misc]
+        segmentation=mean_scores(scores_from_confusion(conf)),
         wsol=_wsol_scores(pxap, box_v1, box_v2) if wsol else None,
     )
 
@@ -248,7 +249,7 @@ def baseline_scores(ds: Dataset, box_hw: tuple[float, float], batch_size: int = 
         if not len(masks):
             continue
         whole.append(whole_image_iou(masks))
-        box = centre_box_mask(tuple(masks.shape[-2:]), box_hw).expand_as(masks)
+        box = centre_box_mask(spatial_size(masks), box_hw).expand_as(masks)
         centre.append(iou(box, masks))
     w, c = torch.cat(whole).mean().item(), torch.cat(centre).mean().item()
     return BaselineScores(BaselineScore(w, w), BaselineScore(c, c, box_hw=list(box_hw)))

@@ -10,8 +10,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import logits_of
+from camkit.core.ops import logits_of, spatial_size
 from camkit.core.progress import NoProgress, Progress
+from camkit.data import dataset_len
 from camkit.methods import get_method
 from camkit.methods.base import LayerSpec, Targets
 
@@ -53,7 +54,7 @@ def extract(
     their raw maps at feature resolution; fused multi-layer maps are kept at input size.
     """
     cls = get_method(method)
-    if len(ds) == 0:
+    if dataset_len(ds) == 0:
         raise CamkitError("the split is empty; nothing to extract")
     progress = progress or NoProgress()
     was = model.training
@@ -62,7 +63,7 @@ def extract(
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("maps", "targets", "scores", "labels", "preds")}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
     progress.start(len(loader), f"extract {method}")
-    size = None
+    size: tuple[int, int] | None = None
     try:
         with (
             cls(model, layers, batch_size=batch_size, **method_kw) as m,
@@ -70,7 +71,7 @@ def extract(
         ):
             for batch in loader:
                 x = batch["image"].to(device)
-                size = tuple(x.shape[-2:])
+                size = spatial_size(x)
                 labels = batch["label"].to(device)
                 if labels.ndim == 2:  # multi-label: every class present, one dense (K, h, w) stack
                     if target != "label":
@@ -112,9 +113,18 @@ def extract(
         progress.close()
         model.train(was)
     cat = {k: torch.cat(v) for k, v in out.items()}
-    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
+    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(dataset_len(ds))]))
     assert size is not None
-    return MapSet(ids=ids, image_size=size, method=method, **cat)  # type: ignore[arg-type]
+    return MapSet(
+        maps=cat["maps"],
+        targets=cat["targets"],
+        scores=cat["scores"],
+        labels=cat["labels"],
+        preds=cat["preds"],
+        ids=ids,
+        image_size=size,
+        method=method,
+    )
 
 
 def _check_finite(r: Any, batch: dict[str, Any], ds: Dataset) -> None:

@@ -30,6 +30,7 @@ from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.mapfile import MapSet
 from camkit.core.progress import NoProgress, Progress
+from camkit.data import dataset_len
 from camkit.pipeline.extract import extract
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,10 @@ def extract_shards(
         raise OptionError(
             "shards.out_dir", f"cannot create it ({e.strerror}); choose a writable folder", out
         ) from None
-    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(len(ds))]))
+    ids = ids or list(getattr(ds, "ids", [f"{i:06d}" for i in range(dataset_len(ds))]))
     if len(set(ids)) != len(ids):
         raise CamkitError("image ids repeat in this split; per-image files need unique ids")
-    n = len(ds)
+    n = dataset_len(ds)
     batches = [k for k in range(-(-n // batch_size)) if k % world.size == world.rank]
     progress = progress or NoProgress()
     progress.start(len(batches), f"extract {method} (rank {world.rank} of {world.size})")
@@ -133,7 +134,7 @@ def gather(out_dir: str | os.PathLike[str]) -> MapSet:
             with np.load(out / f, allow_pickle=False) as z:
                 for k in parts:
                     parts[k].append(torch.from_numpy(z[k]))
-                size = tuple(int(v) for v in z["image_size"])  # type: ignore[assignment]
+                size = (int(z["image_size"][0]), int(z["image_size"][1]))
         except (OSError, ValueError, KeyError) as e:
             raise CamkitError(
                 f"{out / f}: unreadable ({e.__class__.__name__}); delete it and rerun the extraction"

@@ -22,6 +22,7 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import Progress
+from camkit.data import dataset_len
 from camkit.data.datasets import build_split, class_names
 from camkit.models.camnet import CAMNet
 from camkit.models.checkpoint import load_checkpoint
@@ -62,7 +63,7 @@ def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = N
     write_json(run_dir / "config.json", {**cfg.to_dict(), "folds": folds})
     full = build_split(cfg.data, "train")
     results = []
-    for i, (tr, va) in enumerate(kfold_indices(len(full), folds, cfg.train.seed)):
+    for i, (tr, va) in enumerate(kfold_indices(dataset_len(full), folds, cfg.train.seed)):
         fold_dir = run_dir / f"fold{i + 1}"
         fold_dir.mkdir(exist_ok=True)
         torch.manual_seed(cfg.train.seed)

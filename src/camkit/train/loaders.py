@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.dist import World
+from camkit.data import dataset_len
 from camkit.train.config import TrainConfig
 
 
@@ -18,7 +21,7 @@ def make_loader(
     pin = cfg.pin_memory if cfg.pin_memory is not None else torch.cuda.is_available()
     if shuffle:  # one code path for 1 and N processes, so they see the same global batches
         order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        sampler = GlobalBatchSampler(len(ds), cfg.batch_size, world, order)
+        sampler = GlobalBatchSampler(dataset_len(ds), cfg.batch_size, world, order)
         base = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch + 50_000)  # workers' seeds only
         return DataLoader(
             ds,
@@ -51,7 +54,7 @@ class GlobalBatchSampler(torch.utils.data.Sampler[int]):
             out += perm[k + self.world.rank * self.b : k + (self.world.rank + 1) * self.b]
         return out
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         return iter(self._order())
 
     def __len__(self) -> int:

@@ -38,6 +38,7 @@ from camkit.core.dist import World, all_sum, barrier, broadcast_object, device_f
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import NoProgress, Progress
+from camkit.data import dataset_len
 from camkit.data.datasets import build_split, class_names
 from camkit.models.camnet import CAMNet
 from camkit.models.checkpoint import init_from_checkpoint, load_checkpoint
@@ -111,9 +112,14 @@ def train_one_epoch(fit: FitContext, train_ds: Dataset, epoch: int) -> dict[str,
     cfg, device, progress = fit.cfg, fit.device, fit.progress
     fit.model.train()
     loader = make_loader(train_ds, cfg, shuffle=True, epoch=epoch, world=fit.world)
-    seen, t0 = 0, time.perf_counter()
+    # counts are ints here; all_sum returns floats when the run is distributed
+    seen: float = 0
+    t0 = time.perf_counter()
     progress.start(len(loader), f"epoch {epoch}/{cfg.epochs}")
-    tot, n, hits, logs = 0.0, 0, 0, {}
+    tot: float = 0.0
+    n: float = 0
+    hits: float = 0
+    logs: dict[str, float] = {}
     autocast = fit.amp_dtype is not None and fit.objective.autocast
     for batch in loader:
         x = batch["image"].to(device, non_blocking=True)
@@ -146,7 +152,8 @@ def evaluate_epoch(fit: FitContext, val_ds: Dataset, epoch: int, train: dict[str
     val = broadcast_object(
         fit.world,
         evaluate_classifier(fit.model, val_ds, fit.cfg, fit.device, ks=(1, 3, 5)) if fit.world.main else None,
-    )  # type: ignore[assignment]
+    )
+    assert val is not None  # rank 0 (main) always evaluates, and every rank receives its result
     rec: dict[str, Any] = {
         "epoch": epoch,
         "train_loss": train["train_loss"],
@@ -218,9 +225,9 @@ def fit(
     ``val_ds`` accuracy (mAP for multi-label data). ``callbacks`` run after the standard
     ones (:func:`camkit.train.callbacks.default_callbacks`) at the end of every epoch."""
     cfg.validate()
-    if len(train_ds) == 0 or len(val_ds) == 0:
+    if dataset_len(train_ds) == 0 or dataset_len(val_ds) == 0:
         raise CamkitError("the train or val split is empty; give the dataset more images")
-    ctx = _context(model, len(train_ds), cfg, names, mode, world or World(), progress, extra_meta)
+    ctx = _context(model, dataset_len(train_ds), cfg, names, mode, world or World(), progress, extra_meta)
     world, stopper = ctx.world, ctx.stopper
     cbs = default_callbacks(cfg, run_dir, world, stopper) + list(callbacks or [])
     if cfg.resume:
@@ -283,4 +290,4 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
             test_ds = build_split(cfg.data, "test")
             summary["test"] = evaluate_classifier(best, test_ds, cfg.train, device, ks=(1, 3, 5))
         write_json(run_dir / "summary.json", summary)
-    return broadcast_object(world, summary)  # type: ignore[return-value]
+    return broadcast_object(world, summary)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from camkit.core.errors import OptionError
+from camkit.core.ops import spatial_size
 from camkit.methods.cam import class_activation_map
 
 
@@ -137,10 +138,10 @@ def seg_loss(
     out_l = model(x)
     xa, valid_img = warp_all(x, ts)
     out_s = model(xa)
-    w = model.classifier.weight
+    w = model.get_parameter("classifier.weight")
     cam_l = class_activation_map(out_l.features, w, y, softmax_weights=True)[:, None]  # (B, 1, h, w)
     cam_s = class_activation_map(out_s.features, w, y, softmax_weights=True)[:, None]  # (B, 1, h', w')
-    a_cam_l, valid_map = warp_all(cam_l, ts, size=tuple(cam_s.shape[-2:]))
+    a_cam_l, valid_map = warp_all(cam_l, ts, size=spatial_size(cam_s))
     if a_cam_l.shape != cam_s.shape:
         raise OptionError(
             "seg_transforms",

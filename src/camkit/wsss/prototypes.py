@@ -130,7 +130,9 @@ def build_prototypes(
         model.train(was)
     if fc is None:
         raise CamkitError("the split is empty; nothing to build prototypes from")
-    kept_fg, kept_bg, info = [], [], []
+    kept_fg: list[torch.Tensor] = []
+    kept_bg: list[torch.Tensor] = []
+    info: list[dict[str, Any]] = []
     for c in range(len(fg)):
         row: dict[str, Any] = {"class": c}
         for side, res, out in (("fg", fg[c], kept_fg), ("bg", bg[c], kept_bg)):

@@ -28,8 +28,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.mapfile import MapSet
-from camkit.core.ops import normalize, percentile, upsample
+from camkit.core.ops import normalize, percentile, spatial_size, upsample
 from camkit.core.results import Result
+from camkit.data import dataset_len
 from camkit.metrics.iou import default_thresholds, iou_from_counts, sweep_counts
 from camkit.metrics.segmentation import scores_from_confusion
 
@@ -149,9 +150,9 @@ def score_seeds(
     Table 1), and the same scores at ``bg_threshold`` when given."""
     if not ms.per_class:
         raise OptionError("maps", "seeds need a class map set; extract on multi-label data (fashion-multi)")
-    if len(ms) != len(ds):
+    if len(ms) != dataset_len(ds):
         raise CamkitError(
-            f"the map file has {len(ms)} maps but the split has {len(ds)} images; extract on the same split"
+            f"the map file has {len(ms)} maps but the split has {dataset_len(ds)} images; extract on the same split"
         )
     thr = default_thresholds(step)
     thr = thr[thr < 1.0]
@@ -164,7 +165,7 @@ def score_seeds(
     start = 0
     for gt in _masks(ds, batch_size):
         b = gt.shape[0]
-        scores = class_scores(ms.maps[start : start + b], tuple(gt.shape[-2:]), norm)
+        scores = class_scores(ms.maps[start : start + b], spatial_size(gt), norm)
         sweep.update(scores, ms.targets[start : start + b].bool(), gt)
         start += b
     conf = sweep.confusion()
@@ -175,11 +176,16 @@ def score_seeds(
     return SeedScores(
         bg_threshold=round(float(thr[at]), 6),
         peak_bg_threshold=round(float(thr[best]), 6),
-        peak_miou=curve[best],  # type: ignore[arg-type]
-        **{key: res[key] for key in ("miou", "fp", "fn", "precision", "recall", "pixel_accuracy")},  # type: ignore[arg-type]
-        per_class_iou=res["per_class"]["iou"],  # type: ignore[index]
+        peak_miou=curve[best],
+        miou=res["miou"],
+        fp=res["fp"],
+        fn=res["fn"],
+        precision=res["precision"],
+        recall=res["recall"],
+        pixel_accuracy=res["pixel_accuracy"],
+        per_class_iou=res["per_class"]["iou"],
         thresholds=[round(float(v), 6) for v in thr],
-        miou_curve=curve,  # type: ignore[arg-type]
+        miou_curve=curve,
         norm=norm,
         images=len(ms),
     )
@@ -207,7 +213,7 @@ def class_peak_iou(
         b = gt.shape[0]
         s, c = torch.nonzero(ms.targets[start : start + b].bool(), as_tuple=True)
         if s.numel():
-            raw = upsample(ms.maps[start : start + b][s, c].float(), tuple(gt.shape[-2:]))
+            raw = upsample(ms.maps[start : start + b][s, c].float(), spatial_size(gt))
             ref = raw.flatten(1).amax(1) if reference == "max" else percentile(raw, q)
             rel = torch.where(
                 ref[:, None, None] > 0, raw / ref.clamp_min(1e-12)[:, None, None], torch.zeros_like(raw)

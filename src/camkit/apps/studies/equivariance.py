@@ -23,8 +23,10 @@ from camkit.apps.demo import demo_config
 from camkit.apps.studies.config import load_typed
 from camkit.core.dist import resolve_device
 from camkit.core.io import atomic_path, write_json
+from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.data import dataset_len
 from camkit.data.datasets import build_split
 from camkit.methods.cam import class_activation_map
 from camkit.models.checkpoint import load_checkpoint
@@ -135,7 +137,7 @@ def _score(cfg: Any, run_dir: Path) -> dict[str, float]:
     val_ds, test_ds = build_split(cfg.data, "val"), build_split(cfg.data, "test")
     t = score_maps(extract(model, val_ds, "cam", "label", device=device), val_ds)["peak_threshold"]
     ms = extract(model, test_ds, "cam", "label", device=device)
-    r = score_maps(ms, test_ds, threshold=float(t), wsol=True)  # type: ignore[arg-type]
+    r = score_maps(ms, test_ds, threshold=float(t), wsol=True)
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"accuracy": summary["test"]["accuracy"], "miou": r["miou"], "peak_iou": r["peak_iou"],
             "max_box_acc_v2": r["max_box_acc_v2"] or 0.0, "threshold": r["threshold"]}  # fmt: skip
@@ -172,7 +174,7 @@ def _overlays(out: Path, study: EquivarianceStudy, quick: bool, n: int = 6) -> N
     seed = study.seeds[0]
     cfg = _run_config(out, study, quick, seed)
     ds = build_split(cfg.data, "test")
-    n = min(n, len(ds))
+    n = min(n, dataset_len(ds))
     images = torch.stack([ds[i]["image"] for i in range(n)])
     labels = torch.stack([ds[i]["label"] for i in range(n)])
     with figure_grid(out / "overlays.png", n, len(names), 1.6) as (_, axes):
@@ -181,7 +183,7 @@ def _overlays(out: Path, study: EquivarianceStudy, quick: bool, n: int = 6) -> N
             with torch.no_grad():
                 o = model.eval()(images)
             maps = normalized_maps(
-                class_activation_map(o.features, model.classifier.weight, labels), tuple(images.shape[-2:])
+                class_activation_map(o.features, model.classifier.weight, labels), spatial_size(images)
             )
             for i in range(n):
                 ax = axes[i][j]

@@ -39,9 +39,10 @@ from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
-from camkit.methods.prototypes import PrototypeConfig, load_prototypes, save_prototypes
+from camkit.methods.prototypes import PrototypeConfig, Prototypes, load_prototypes, save_prototypes
 from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.extract import extract
@@ -94,7 +95,7 @@ BAE_ROWS = (("CAM", "gap", "cam", "max"), ("+PaS", "gap", "cam", "percentile"),
             ("+NWC", "gap", "nwc-cam", "percentile"), ("+TAP", "tap", "nwc-cam", "percentile"))  # fmt: skip
 LPCAM_ROWS = ("cam", "lpcam-f", "lpcam")
 RECAM_ROWS = ("w", "w2", "sum", "prod")
-PAPER = {
+PAPER: dict[str, dict[str, Any]] = {
     "bae": {"CAM": 0.5254, "+PaS": 0.5563, "+NWC": 0.5881, "+TAP": 0.6370},  # ImageNet val, CRF in every row but CAM
     "lpcam": {"cam": (26.5, 26.2, 48.8, 65.0, 65.2), "lpcam-f": (33.1, 16.2, 52.1, 61.3, 76.6),
               "lpcam": (29.8, 16.7, 54.9, 64.9, 77.2)},  # VOC train seeds: FP, FN, mIoU, precision, recall
@@ -148,7 +149,7 @@ def _train(cfg: RunConfig, progress: Progress | None) -> Path:
 
 def _seed_scores(ms_val: Any, val: Any, ms_test: Any, test: Any) -> dict[str, float]:
     t = score_seeds(ms_val, val)["peak_bg_threshold"]
-    r = score_seeds(ms_test, test, bg_threshold=float(t))  # type: ignore[arg-type]
+    r = score_seeds(ms_test, test, bg_threshold=float(t))
     return {k: float(r[k]) for k in ("miou", "fp", "fn", "precision", "recall", "bg_threshold", "peak_miou")}
 
 
@@ -156,6 +157,13 @@ def score_seed(out: Path, s: WsssStudy, seed: int, mk: Callable[[], Progress | N
     """Train (or reuse) the three models of ``seed`` and score every row of the three tables
     (or reuse the scores, when ``scores-seed<seed>.json`` is there)."""
     return load_or_compute(out / f"scores-seed{seed}.json", partial(_score_seed, out, s, seed, mk))
+
+
+def _train_prototypes(
+    model: torch.nn.Module, data: DataConfig, cfg: PrototypeConfig, device: torch.device
+) -> Prototypes:
+    """LPCAM's prototypes from the train split; the split is built only when they are not on disk."""
+    return build_prototypes(model, build_split(data, "train", augment=False), cfg, device=device)
 
 
 def _score_seed(out: Path, s: WsssStudy, seed: int, mk: Callable[[], Progress | None]) -> dict[str, Any]:
@@ -175,9 +183,7 @@ def _score_seed(out: Path, s: WsssStudy, seed: int, mk: Callable[[], Progress | 
         pcfg = PrototypeConfig(**{**s.prototypes, "tau": tau, "seed": seed})  # type: ignore[arg-type]
         p = load_or_compute(
             out / f"prototypes-seed{seed}-tau{tau}.safetensors",
-            lambda pcfg=pcfg: build_prototypes(
-                models["gap"], build_split(data, "train", augment=False), pcfg, device=device
-            ),  # the train split is built only when the prototypes are not on disk
+            partial(_train_prototypes, models["gap"], data, pcfg, device),
             read=load_prototypes,
             write=save_prototypes,
         )
@@ -251,7 +257,7 @@ def run_wsss_study(
     return result
 
 
-OVERLAY_COLUMNS = (("CAM", "gap", "cam", {}), ("NWC (TAP model)", "tap", "nwc-cam", {}),
+OVERLAY_COLUMNS: tuple[tuple[str, str, str, dict[str, Any] | None], ...] = (("CAM", "gap", "cam", {}), ("NWC (TAP model)", "tap", "nwc-cam", {}),
                    ("ReCAM w", "recam", "recam", {"recam_weights": "w"}), ("LPCAM-F", "gap", "lpcam-f", None),
                    ("LPCAM", "gap", "lpcam", None))  # fmt: skip
 
@@ -267,7 +273,9 @@ def overlays(out: Path, s: WsssStudy, tau: float | None, n: int = 6) -> None:
     cfg = _run_config(out, s, seed, "gap")
     test = build_split(cfg.data, "test")
     pairs = [
-        (i, int(c)) for i in range(min(len(test), n)) for c in torch.nonzero(test[i]["label"]).flatten()
+        (i, int(c))
+        for i in range(min(dataset_len(test), n))
+        for c in torch.nonzero(test[i]["label"]).flatten()
     ][:n]
     if not pairs:
         return
