@@ -43,7 +43,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """Data, model and training options: a whole run config."""
-    add_data_args(p), add_model_args(p), add_train_args(p)
+    add_data_args(p)
+    add_model_args(p)
+    add_train_args(p)
 
 
 def run_config(args: argparse.Namespace) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def _table(rows: list[tuple[str, str]], width: int) -> None:
         print(f"  {name:<{name_w}}  {val:>{width}}")
 
 
-def _write(args: argparse.Namespace, res: dict[str, Any]) -> None:
+def _write(args: argparse.Namespace, res: Mapping[str, Any]) -> None:
     from camkit.core.io import write_json
 
     if args.out:
@@ -76,10 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if ms.per_class:
         return _class_maps(args, ms, ds)
     scores = score_maps(ms, ds, threshold=args.threshold, step=args.step, wsol=True)
-    res = {**scores.to_dict(), **map_classification(ms)}
+    res: dict[str, Any] = {**scores.to_dict(), **map_classification(ms)}
 
     def f(v: object, nd: int = 4) -> str:
-        return "n/a" if v is None else f"{v:.{nd}f}"  # type: ignore[str-format]
+        return "n/a" if not isinstance(v, (int, float)) else f"{v:.{nd}f}"
 
     print(f"{ms.method}: {res['images']} images with masks")
     seg = " / ".join(f(res["segmentation"][x], 3) for x in ("miou", "fp", "fn"))
@@ -110,7 +111,7 @@ def _class_maps(args: argparse.Namespace, ms: Any, ds: Any) -> int:
     from camkit.pipeline.evaluate import evaluate_class_maps
 
     res = evaluate_class_maps(ms, ds, bg_threshold=args.bg_threshold, step=args.step, norm=args.norm)
-    seeds, peak, cls = res["seeds"], res["peak_iou"], res["classification"]
+    seeds, peak, cls = res.seeds, res.peak_iou, res.classification
     print(f"{ms.method}: {seeds['images']} images, seeds from the ground-truth image labels ({args.norm})")
     at = "given" if args.bg_threshold is not None else "peak"
     _table([

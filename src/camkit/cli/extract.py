@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     for m in methods:
         t0 = time.perf_counter()
         mkw = method_options(m, kw)
-        meta = {"source": source, "split": split, "class_names": names, "layers": layers}
+        meta: dict[str, object] = {"source": source, "split": split, "class_names": names, "layers": layers}
         if data is not None:
             meta["data"] = dataclasses.asdict(data)
         if args.shard_dir:

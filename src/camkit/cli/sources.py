@@ -77,7 +77,8 @@ def maps_and_split(args: argparse.Namespace) -> tuple[Any, Any]:
         raise CamkitError(
             f"--maps {args.maps}: the maps carry no dataset (made from --images or a pretrained model); pass --dataset and --data-root"
         )
-    data = apply_args(DataConfig.from_dict(ms.meta.get("data", {})), args)
+    recorded = ms.meta.get("data")
+    data = apply_args(DataConfig.from_dict(recorded if isinstance(recorded, dict) else {}), args)
     split = args.split or str(ms.meta.get("split", "test"))
     return ms, build_split(data, split)
 

@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from camkit.core.ops import spatial_size
     from camkit.pipeline.evaluate import normalized_maps, score_maps
     from camkit.viz.overlay import write_visuals
 
@@ -42,19 +43,19 @@ def run(args: argparse.Namespace) -> int:
         s, c, scores, gt = class_pair_masks(ms.maps[:n], ms.targets[:n], masks)
         t = args.threshold
         if t is None:
-            t = float(score_seeds(ms, ds)["peak_bg_threshold"])  # type: ignore[arg-type]
+            t = float(score_seeds(ms, ds).peak_bg_threshold)
         cls = [class_name(names, int(k)) for k in c]
         ids = [f"{ms.ids[int(i)]}_{name}" for i, name in zip(s, cls, strict=True)]
         files = write_visuals(args.out, images[s], scores, gt, ids, cls, t, args.alpha, args.cmap)
         print(f"wrote {len(files)} files under {args.out} (seed threshold {t:.2f})")
         return 0
     has = all(bool(b["has_mask"]) for b in batch)
-    masks = torch.stack([b["mask"] for b in batch]).bool() if has else None
+    truth = torch.stack([b["mask"] for b in batch]).bool() if has else None
     t = args.threshold
     if t is None:
-        t = float(score_maps(ms, ds)["peak_threshold"]) if has else 0.5  # type: ignore[arg-type]
-    maps = normalized_maps(ms.maps[:n], tuple(images.shape[-2:]))
+        t = score_maps(ms, ds).peak_threshold if has else 0.5
+    maps = normalized_maps(ms.maps[:n], spatial_size(images))
     titles = [class_name(names, int(ms.targets[i])) for i in range(n)]
-    files = write_visuals(args.out, images, maps, masks, ms.ids[:n], titles, t, args.alpha, args.cmap)
+    files = write_visuals(args.out, images, maps, truth, ms.ids[:n], titles, t, args.alpha, args.cmap)
     print(f"wrote {len(files)} files under {args.out} (threshold {t:.2f})")
     return 0

@@ -60,7 +60,7 @@ def option(
     info = OptionInfo(
         help,
         flag,
-        choices if callable(choices) or not choices else tuple(choices),
+        None if not choices else choices if callable(choices) else tuple(choices),
         metavar,
         default_text,
         cli,
@@ -92,8 +92,8 @@ def strip_optional(tp: Any) -> tuple[Any, bool]:
 
 def default_of(f: Field[Any]) -> Any:
     """The field's default value (calling its default factory)."""
-    if f.default_factory is not MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not MISSING:
+        return f.default_factory()
     return None if f.default is MISSING else f.default
 
 

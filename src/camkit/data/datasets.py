@@ -90,7 +90,7 @@ class DataConfig:
         if legacy:
             nested = d.get("augment")
             d["augment"] = {**legacy, **(nested if isinstance(nested, dict) else {})}
-        return from_dict(cls, d, strict, where)  # type: ignore[no-any-return]
+        return from_dict(cls, d, strict, where)
 
     @property
     def multilabel(self) -> bool:

@@ -281,9 +281,21 @@ def folder_iou(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, float]:
     return out
 
 
+@dataclass(frozen=True)
+class ClassMapScores(Result):
+    """What :func:`evaluate_class_maps` measures: the seeds' scores (a ``SeedScores``), the
+    per-class peak IoU per reference ("max", "percentile": peak_iou, peak_theta, pairs,
+    miou_curve) and the multi-label classification scores (exact_match, f1)."""
+
+    method: str
+    seeds: Any
+    peak_iou: dict[str, dict[str, Any]]
+    classification: dict[str, float]
+
+
 def evaluate_class_maps(
     ms: MapSet, ds: Dataset, bg_threshold: float | None = None, step: float = 0.01, norm: str = "relu-max"
-) -> dict[str, object]:
+) -> ClassMapScores:
     """Class map sets (multi-label data, maps (N, K, h, w)): IRN seeds from the ground-truth
     image labels (at ``bg_threshold``, or the sweep's peak), the per-class peak IoU with the
     max and the PaS (98th percentile) reference, and the multi-label classification scores
@@ -296,12 +308,12 @@ def evaluate_class_maps(
     cls = MultiLabelMetrics()
     cls.update(ms.preds.float() * 2 - 1, ms.labels)  # predicted classes as logits of +-1
     scores = cls.compute()
-    return {
-        "method": ms.method,
-        "seeds": seeds,
-        "peak_iou": {ref: {k: v for k, v in r.items() if k != "thresholds"} for ref, r in peak.items()},
-        "classification": {"exact_match": scores["exact_match"], "f1": scores["f1"]},
-    }
+    return ClassMapScores(
+        method=ms.method,
+        seeds=seeds,
+        peak_iou={ref: {k: v for k, v in r.items() if k != "thresholds"} for ref, r in peak.items()},
+        classification={"exact_match": scores["exact_match"], "f1": scores["f1"]},
+    )
 
 
 def map_classification(ms: MapSet) -> dict[str, object]:
@@ -312,7 +324,8 @@ def map_classification(ms: MapSet) -> dict[str, object]:
     known = ms.labels >= 0
     if not bool(known.any()):
         return {}
-    k = max(len(ms.meta.get("class_names") or []), int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
+    names = ms.meta.get("class_names")
+    k = max(len(names) if isinstance(names, list) else 0, int(ms.preds.max()) + 1, int(ms.labels.max()) + 1)
     return {
         "accuracy": float((ms.preds[known] == ms.labels[known]).float().mean()),
         "confusion_matrix": confusion(ms.preds[known], ms.labels[known], k).tolist(),

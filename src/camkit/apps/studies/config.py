@@ -16,7 +16,7 @@ T = TypeVar("T")
 def load_typed(cls: type[T], path: str | Path, base: dict[str, Any] | None = None) -> T:
     """Dataclass ``cls`` from the JSON file at ``path`` laid over ``base`` (strict keys and types)."""
     try:
-        return from_dict(cls, {**(base or {}), **_object(path)})  # type: ignore[no-any-return]
+        return from_dict(cls, {**(base or {}), **_object(path)})
     except OptionError:
         raise
     except CamkitError as e:
