@@ -132,15 +132,7 @@ def score_maps(
                 0
             )
             if wsol:
-                pxap.update(maps, gt)
-                boxes = [bx.numpy() for bx in masks_to_boxes(gt)]  # tight inclusive (1, 4); (0, 4) if empty
-                sel = scored[-1]
-                correct = ms.preds[sel] == ms.labels[sel]
-                nonempty = [i for i, bx in enumerate(boxes) if len(bx)]
-                if nonempty:
-                    idx = torch.tensor(nonempty)
-                    box_v1.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
-                    box_v2.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
+                _update_wsol(pxap, box_v1, box_v2, maps, gt, ms.preds[scored[-1]] == ms.labels[scored[-1]])
         start += b
     if not curves:
         raise CamkitError(
@@ -166,6 +158,21 @@ def score_maps(
         segmentation=mean_scores(scores_from_confusion(conf)),
         wsol=_wsol_scores(pxap, box_v1, box_v2) if wsol else None,
     )
+
+
+def _update_wsol(
+    pxap: Any, box_v1: Any, box_v2: Any, maps: torch.Tensor, gt: torch.Tensor, correct: torch.Tensor
+) -> None:
+    """Feed one batch to the WSOL accumulators: normalized maps (B, H, W), masks (B, H, W) bool,
+    ``correct`` (B,) whether the class was predicted right. Boxes are each mask's tight box;
+    images with an empty mask count for PxAP only."""
+    pxap.update(maps, gt)
+    boxes = [bx.numpy() for bx in masks_to_boxes(gt)]  # tight inclusive (1, 4); (0, 4) if empty
+    nonempty = [i for i, bx in enumerate(boxes) if len(bx)]
+    if nonempty:
+        idx = torch.tensor(nonempty)
+        box_v1.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
+        box_v2.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
 
 
 def _wsol_scores(pxap: Any, box_v1: Any, box_v2: Any) -> WsolScores:

@@ -14,7 +14,7 @@ from camkit.core.ops import logits_of, spatial_size
 from camkit.core.progress import NoProgress, Progress
 from camkit.data import dataset_len
 from camkit.methods import get_method
-from camkit.methods.base import LayerSpec, Targets
+from camkit.methods.base import CAMMethod, CAMResult, LayerSpec, Targets
 
 TARGETS = ("label", "pred")
 
@@ -73,41 +73,14 @@ def extract(
                 x = batch["image"].to(device)
                 size = spatial_size(x)
                 labels = batch["label"].to(device)
-                if labels.ndim == 2:  # multi-label: every class present, one dense (K, h, w) stack
-                    if target != "label":
-                        raise OptionError(
-                            "target",
-                            "multi-label data is mapped for every class present; use {target}",
-                            target,
-                            refs={"target": "label"},
-                        )
-                    r = m(x, labels)
-                    _check_finite(r, batch, ds)
-                    low = r.low[0] if len(r.low) == 1 else r.maps
-                    k = r.logits.shape[1]
-                    dense = low.new_zeros((x.shape[0], k, *low.shape[-2:]))
-                    dense[r.sample, r.target] = low.float()
-                    sc = r.logits.new_zeros((x.shape[0], k))
-                    sc[r.sample, r.target] = r.score
-                    out["maps"].append(dense)
-                    out["targets"].append(labels > 0.5)
-                    out["scores"].append(sc)
-                    out["labels"].append(labels)
-                    out["preds"].append(r.logits > 0)
-                    progress.advance(1)
-                    continue
-                tgt = resolve_targets(target, labels)
-                if tgt is None:
-                    with torch.no_grad():
-                        tgt = torch.where(labels >= 0, labels, logits_of(model(x)).argmax(1))
-                r = m(x, tgt)
-                _check_finite(r, batch, ds)
-                preds = r.logits.argmax(1)
-                out["maps"].append((r.low[0] if len(r.low) == 1 else r.maps).float())
-                out["targets"].append(r.target)
-                out["scores"].append(r.score)
-                out["labels"].append(labels)
-                out["preds"].append(preds)
+                rows = (
+                    _class_rows(m, x, labels, target)
+                    if labels.ndim == 2
+                    else _target_rows(m, model, x, labels, target)
+                )
+                _check_finite(rows[0], batch, ds)
+                for k, v in zip(("maps", "targets", "scores", "labels", "preds"), rows[1:], strict=True):
+                    out[k].append(v)
                 progress.advance(1)
     finally:
         progress.close()
@@ -125,6 +98,48 @@ def extract(
         image_size=size,
         method=method,
     )
+
+
+Rows = tuple[CAMResult, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _low(r: CAMResult) -> torch.Tensor:
+    """The maps kept on disk: the raw (N, h, w) maps of one layer, or the fused (N, H, W) maps."""
+    return r.low[0] if len(r.low) == 1 else r.maps
+
+
+def _target_rows(
+    m: CAMMethod, model: nn.Module, x: torch.Tensor, labels: torch.Tensor, target: str | int
+) -> Rows:
+    """One map per image (labels (B,) class ids, -1 unknown): the result, then maps (B, h, w),
+    targets (B,), scores (B,), labels (B,) and predictions (B,)."""
+    tgt = resolve_targets(target, labels)
+    if tgt is None:  # some labels unknown: their prediction is the target
+        with torch.no_grad():
+            tgt = torch.where(labels >= 0, labels, logits_of(model(x)).argmax(1))
+    r = m(x, tgt)
+    return r, _low(r).float(), r.target, r.score, labels, r.logits.argmax(1)
+
+
+def _class_rows(m: CAMMethod, x: torch.Tensor, labels: torch.Tensor, target: str | int) -> Rows:
+    """Multi-label data (labels (B, K) multi-hot): a dense stack of every present class's map,
+    maps (B, K, h, w) (zeros for absent classes), targets (B, K) bool, scores (B, K), labels,
+    and predictions (B, K) bool (logit > 0)."""
+    if target != "label":
+        raise OptionError(
+            "target",
+            "multi-label data is mapped for every class present; use {target}",
+            target,
+            refs={"target": "label"},
+        )
+    r = m(x, labels)
+    low = _low(r)
+    k = r.logits.shape[1]
+    dense = low.new_zeros((x.shape[0], k, *low.shape[-2:]))
+    dense[r.sample, r.target] = low.float()
+    sc = r.logits.new_zeros((x.shape[0], k))
+    sc[r.sample, r.target] = r.score
+    return r, dense, labels > 0.5, sc, labels, r.logits > 0
 
 
 def _check_finite(r: Any, batch: dict[str, Any], ds: Dataset) -> None:

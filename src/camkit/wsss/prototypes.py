@@ -76,6 +76,35 @@ class _Reservoir:
 
 
 @torch.no_grad()
+def _select(
+    res: _Reservoir, fc: nn.Linear, c: int, side: str, cfg: PrototypeConfig
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Cluster one class's FG or BG vectors and keep the centres that pass μ_f / μ_b (or the
+    best one, as a fallback): the kept centres (F, C) on the CPU and the build log's entry."""
+    x = res.get()
+    if x.shape[0] == 0:
+        log.warning("class %d has no %s features (no labelled image, or τ leaves none)", c, side)
+        return torch.zeros(0, fc.in_features), {"points": 0, "kept": 0}
+    km = spherical_kmeans(x, cfg.k, cfg.seed, cfg.max_iter, cfg.tol, cfg.n_init, name=f"class {c} {side}")
+    score = torch.softmax(fc(km.means.to(fc.weight.dtype)), dim=1)[:, c]
+    ok = score > cfg.mu_f if side == "fg" else score < cfg.mu_b
+    fallback = not bool(ok.any())
+    if fallback:
+        best = int(score.argmax()) if side == "fg" else int(score.argmin())
+        ok = torch.zeros_like(ok)
+        ok[best] = True
+        log.warning(
+            "class %d: no %s prototype passes μ_%s; keeping the best one (score %.3f)",
+            c, side, side[0], float(score[best]),
+        )  # fmt: skip
+    return km.means[ok].detach().cpu().float(), {
+        "points": res.seen, "clustered": int(x.shape[0]), "dropped_zero": km.dropped,
+        "kept": int(ok.sum()), "scores": [round(float(v), 4) for v in score],
+        "iterations": km.iterations, "converged": km.converged, "inertia": km.inertia,
+        "fallback": fallback,
+    }  # fmt: skip
+
+
 def build_prototypes(
     model: nn.Module,
     ds: Dataset,
@@ -136,32 +165,7 @@ def build_prototypes(
     for c in range(len(fg)):
         row: dict[str, Any] = {"class": c}
         for side, res, out in (("fg", fg[c], kept_fg), ("bg", bg[c], kept_bg)):
-            x = res.get()
-            if x.shape[0] == 0:
-                log.warning("class %d has no %s features (no labelled image, or τ leaves none)", c, side)
-                out.append(torch.zeros(0, fc.in_features))
-                row[side] = {"points": 0, "kept": 0}
-                continue
-            km = spherical_kmeans(
-                x, cfg.k, cfg.seed, cfg.max_iter, cfg.tol, cfg.n_init, name=f"class {c} {side}"
-            )
-            score = torch.softmax(fc(km.means.to(fc.weight.dtype)), dim=1)[:, c]
-            ok = score > cfg.mu_f if side == "fg" else score < cfg.mu_b
-            fallback = not bool(ok.any())
-            if fallback:
-                best = int(score.argmax()) if side == "fg" else int(score.argmin())
-                ok = torch.zeros_like(ok)
-                ok[best] = True
-                log.warning(
-                    "class %d: no %s prototype passes μ_%s; keeping the best one (score %.3f)",
-                    c, side, side[0], float(score[best]),
-                )  # fmt: skip
-            out.append(km.means[ok].detach().cpu().float())
-            row[side] = {
-                "points": res.seen, "clustered": int(x.shape[0]), "dropped_zero": km.dropped,
-                "kept": int(ok.sum()), "scores": [round(float(v), 4) for v in score],
-                "iterations": km.iterations, "converged": km.converged, "inertia": km.inertia,
-                "fallback": fallback,
-            }  # fmt: skip
+            kept, row[side] = _select(res, fc, c, side, cfg)
+            out.append(kept)
         info.append(row)
     return Prototypes(kept_fg, kept_bg, name, cfg, {"classes": info})
