@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from tests.train.test_train import tiny_cfg
 
 from camkit.data.datasets import build_split, class_names
@@ -73,3 +74,21 @@ def test_patience_counts_the_same_across_a_resume(
     resumed = loop_mod.train_run(tiny_cfg(fake_fmnist, tmp_path / "cut", epochs=6, patience=2, resume=True))
     assert saved == [1, 2, 3]
     assert resumed["stopped"] == full["stopped"] and resumed["best_epoch"] == full["best_epoch"] == 1
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 8])
+def test_onecycle_builds_and_peaks_for_any_number_of_steps(steps: int) -> None:
+    """4 steps made torch's OneCycleLR divide by zero (a tiny fashion-multi run, found by the README tour)."""
+    from camkit.train.config import TrainConfig
+    from camkit.train.optim import make_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = make_scheduler(opt, TrainConfig(schedule="onecycle"), steps)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(steps - 1):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(0 < v <= 0.1 + 1e-12 for v in lrs)
+    if steps >= 3:
+        assert max(lrs) > lrs[0] and max(lrs) > lrs[-1]  # warm up, then anneal

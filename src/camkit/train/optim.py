@@ -20,8 +20,11 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> 
             opt, step_size=cfg.step_epochs * per_epoch, gamma=cfg.step_gamma
         )
     if cfg.schedule == "onecycle":
+        # torch divides by the warm-up's length in steps, pct_start * steps - 1: zero at 4 steps
+        # and negative below, so a run that short warms up over 1.5 steps instead of a quarter
+        pct = 0.25 if steps > 4 else min(1.5 / max(steps, 1), 0.99)
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=0.25
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(steps, 1), pct_start=pct
         )
     return None
 
