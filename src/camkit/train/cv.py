@@ -54,7 +54,10 @@ def cross_validate(cfg: RunConfig, folds: int = 5, progress: Progress | None = N
             raise OptionError("resume", f"{run_dir} not found; start the cross-validation without resuming")
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise OptionError(
-            "exp_id", f"{run_dir} already holds a run; resume it or choose another exp_id", cfg.train.exp_id
+            "exp_id",
+            f"{run_dir} already holds a run; pass {{resume}} or choose another {{exp_id}}",
+            cfg.train.exp_id,
+            refs={"resume": True, "exp_id": None},
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     names = class_names(cfg.data)

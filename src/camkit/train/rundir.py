@@ -20,7 +20,10 @@ def prepare_run_dir(cfg: RunConfig) -> Path:
             raise OptionError("resume", f"{run_dir}/last.pt not found; start the run without resuming")
     elif (run_dir / "best.safetensors").exists() or (run_dir / "last.pt").exists():
         raise OptionError(
-            "exp_id", f"{run_dir} already holds a run; resume it or choose another exp_id", cfg.train.exp_id
+            "exp_id",
+            f"{run_dir} already holds a run; pass {{resume}} or choose another {{exp_id}}",
+            cfg.train.exp_id,
+            refs={"resume": True, "exp_id": None},
         )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
