@@ -92,7 +92,9 @@ def stop_after_first_epoch(cfg: RunConfig) -> None:
 def test_existing_run_is_never_overwritten(fake_fmnist: Path, tmp_path: Path) -> None:
     train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
     before = (tmp_path / "t/best.safetensors").read_bytes()
-    with pytest.raises(CamkitError, match="exp_id=t: .* already holds a run; pass resume=True or choose another exp_id"):
+    with pytest.raises(
+        CamkitError, match="exp_id=t: .* already holds a run; pass resume=True or choose another exp_id"
+    ):
         train_run(tiny_cfg(fake_fmnist, tmp_path, epochs=1))
     assert (tmp_path / "t/best.safetensors").read_bytes() == before
 
