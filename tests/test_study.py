@@ -22,9 +22,10 @@ def test_study_smoke_runs_resumes_and_tabulates(
     assert "| seg-flip | hflip |" in (tmp_path / "study.md").read_text()
     assert (tmp_path / "overlays.png").stat().st_size > 5000
     # a second call finds every run done and trains nothing
-    import camkit.apps.studies.equivariance as st
 
-    monkeypatch.setattr(st, "train_run", lambda *a, **k: pytest.fail("retrained a finished run"))
+    monkeypatch.setattr(
+        "camkit.train.loop.train_run", lambda *a, **k: pytest.fail("retrained a finished run")
+    )
     again = run_equivariance_study(tmp_path, study, quick=True)
     assert again["table"] == res["table"]
 

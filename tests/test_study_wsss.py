@@ -29,9 +29,9 @@ def test_wsss_study_smoke_runs_resumes_and_tabulates(
     assert "| +TAP | tap / nwc-cam / percentile |" in md and "ReCAM w ⊙ w'" in md
     assert (tmp_path / "prototypes-seed0-tau0.3.safetensors").is_file()
     assert (tmp_path / "overlays.png").stat().st_size > 5000
-    import camkit.apps.studies.wsss as st
-
-    monkeypatch.setattr(st, "train_run", lambda *a, **k: pytest.fail("retrained a finished run"))
+    monkeypatch.setattr(
+        "camkit.train.loop.train_run", lambda *a, **k: pytest.fail("retrained a finished run")
+    )
     again = run_wsss_study(tmp_path, study, quick=True)
     assert again["table"] == res["table"]
 

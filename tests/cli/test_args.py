@@ -168,7 +168,7 @@ def test_sweep_grid_reaches_the_nested_augmentation(tmp_path, monkeypatch: pytes
         seen.append(cfg.data.augment)
         raise CamkitError("stop")
 
-    monkeypatch.setattr(sweep_mod, "train_run", fake_train)
+    monkeypatch.setattr("camkit.train.loop.train_run", fake_train)
     with pytest.raises(CamkitError, match="stop"):
         sweep_mod.run_sweep(base, grid)
     assert seen == [AugmentConfig(hflip=True, rotate=10.0)]

@@ -231,9 +231,9 @@ def test_sweep_resumes_without_rerunning_finished_points(
     grid = sweep_mod.parse_grid(["lr=1e-3,3e-3", "label-smoothing=0,0.1"], base)
     assert grid == {"lr": [1e-3, 3e-3], "label_smoothing": [0.0, 0.1]}
     calls: list[str] = []
-    real = sweep_mod.train_run
+    real = loop_mod.train_run
     monkeypatch.setattr(
-        sweep_mod, "train_run", lambda cfg, p=None: (calls.append(cfg.train.exp_id), real(cfg, p))[1]
+        loop_mod, "train_run", lambda cfg, p=None: (calls.append(cfg.train.exp_id), real(cfg, p))[1]
     )
     first = sweep_mod.run_sweep(base, grid)
     assert len(calls) == 4 and len(first["points"]) == 4

@@ -38,6 +38,7 @@ from camkit.core.dist import World, all_sum, barrier, broadcast_object, device_f
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import write_json
 from camkit.core.progress import NoProgress, Progress
+from camkit.core.runs import TrainingState, read_json, training_state
 from camkit.data import dataset_len
 from camkit.data.datasets import build_split, class_names
 from camkit.models.camnet import CAMNet
@@ -291,3 +292,17 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
             summary["test"] = evaluate_classifier(best, test_ds, cfg.train, device, ks=(1, 3, 5))
         write_json(run_dir / "summary.json", summary)
     return broadcast_object(world, summary)
+
+
+def train_or_reuse(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """The summary of the run ``cfg`` names: read back when the run has finished, else
+    trained, resuming from its resume state when there is one (sweeps and studies rerun
+    after an interruption this way)."""
+    run_dir = Path(cfg.train.out) / cfg.train.exp_id
+    state = training_state(run_dir)
+    if state is TrainingState.DONE:
+        log.info("%s is done; reusing it", run_dir)
+        return dict(read_json(run_dir / "summary.json"))
+    cfg.train.resume = state is TrainingState.RESUME
+    log.info("%s %s", "resuming" if cfg.train.resume else "training", run_dir)
+    return train_run(cfg, progress)

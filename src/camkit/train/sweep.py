@@ -21,7 +21,7 @@ from camkit.core.errors import OptionError, close_matches
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.train.config import RunConfig
-from camkit.train.loop import train_run
+from camkit.train.loop import train_or_reuse
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,7 @@ def run_sweep(
         cfg = RunConfig.from_dict(d)
         cfg.train.out, cfg.train.exp_id = str(root), name
         run_dir = root / name
-        if (run_dir / "summary.json").is_file():
-            log.info("sweep: %s is done; skipping", name)
-            summary = json.loads((run_dir / "summary.json").read_text())
-        else:
-            cfg.train.resume = (run_dir / "last.pt").is_file()
-            log.info("sweep: %s %s", "resuming" if cfg.train.resume else "running", name)
-            summary = train_run(cfg, progress)
+        summary = train_or_reuse(cfg, progress)
         history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         best = next(h for h in history if h["epoch"] == summary["best_epoch"])
         rows.append({"point": point, "run_dir": str(run_dir), "best_epoch": summary["best_epoch"],

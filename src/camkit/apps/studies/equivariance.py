@@ -25,14 +25,14 @@ from camkit.core.dist import resolve_device
 from camkit.core.io import atomic_path, write_json
 from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
-from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
 from camkit.data.datasets import build_split
 from camkit.methods.cam import class_activation_map
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
-from camkit.train.loop import train_run
+from camkit.train.loop import train_or_reuse
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,7 @@ def _run_config(out: Path, study: EquivarianceStudy, quick: bool, seed: int) -> 
 
 def _train_and_score(cfg: Any, run_dir: Path, mk: Callable[[], Progress | None]) -> dict[str, float]:
     """Train the run (or resume it, or reuse it when finished), then score it."""
-    state = training_state(run_dir)
-    if state is not TrainingState.DONE:
-        cfg.train.resume = state is TrainingState.RESUME
-        log.info("study: training %s", cfg.train.exp_id)
-        train_run(cfg, mk())
+    train_or_reuse(cfg, mk())
     return _score(cfg, run_dir)
 
 

@@ -38,7 +38,7 @@ from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
-from camkit.core.runs import TrainingState, load_or_compute, training_state
+from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
@@ -47,7 +47,7 @@ from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.extract import extract
 from camkit.train.config import RunConfig, TrainConfig
-from camkit.train.loop import train_run
+from camkit.train.loop import train_or_reuse
 from camkit.wsss.prototypes import build_prototypes
 from camkit.wsss.seeds import class_peak_iou, score_seeds
 
@@ -139,11 +139,7 @@ def _run_config(out: Path, s: WsssStudy, seed: int, name: str) -> RunConfig:
 
 def _train(cfg: RunConfig, progress: Progress | None) -> Path:
     run_dir = Path(cfg.train.out) / cfg.train.exp_id
-    state = training_state(run_dir)
-    if state is not TrainingState.DONE:
-        cfg.train.resume = state is TrainingState.RESUME
-        log.info("study: training %s", cfg.train.exp_id)
-        train_run(cfg, progress)
+    train_or_reuse(cfg, progress)
     return run_dir
 
 
