@@ -45,13 +45,18 @@ class DataConfig:
     dataset: str = option(
         "fashion", choices=DATASETS,
         help="fashion (embedded benchmark), fashion-multi (its multi-object, multi-label variant), "
-        "folder (ImageFolder tree) or lab (CIFAR-10 lab layout)",
+        "folder (ImageFolder tree), lab (CIFAR-10 lab layout), voc, coco or wsol (docs/datasets.md)",
     )  # fmt: skip
     root: str | None = option(
         None, flag="--data-root", default_text="Debian's Fashion-MNIST",
         help="fashion: folder of the IDX .gz files; folder/lab: the tree",
     )  # fmt: skip
     mask_root: str | None = option(None, help="folder: a tree of masks parallel to the images")
+    metadata_root: str | None = option(
+        None,
+        default_text="ROOT/metadata",
+        help="wsol: wsolevaluation's metadata/<NAME> (train/, val/, test/)",
+    )
     image_size: int = option(64, help="model input side in pixels")
     val_fraction: float = option(0.1, help="folder/lab: share of train held out for validation")
     split_seed: int = option(0, cli=False, help="folder/lab: seed of the train/val split")

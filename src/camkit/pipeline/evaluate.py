@@ -25,9 +25,13 @@ from camkit.metrics.iou import default_thresholds, iou, iou_from_counts, sweep_c
 from camkit.metrics.segmentation import mean_scores, scores_from_confusion
 
 
-def _mask_batches(ds: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _mask_batches(
+    ds: Dataset, batch_size: int, raw: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(masks, has_mask) batches: masks bool, 255 (ignore) not foreground; ``raw``: as stored (uint8)."""
     for batch in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        yield batch["mask"].bool(), batch["has_mask"]
+        m = batch["mask"]
+        yield (m if raw else (m > 0) & (m != 255)), batch["has_mask"]
 
 
 def normalized_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -117,7 +121,9 @@ def score_maps(
         BoxAccuracy(step, (30, 50, 70), multi_contour=True),
     )
     start = 0
-    for masks, has in _mask_batches(ds, batch_size):
+    gt_boxes = getattr(ds, "gt_boxes", None)  # the data's own boxes (wsol), else each mask's tight box
+    for raw, has in _mask_batches(ds, batch_size, raw=True):
+        masks = (raw > 0) & (raw != 255)
         b = masks.shape[0]
         keep = has.bool()
         if keep.any():
@@ -132,7 +138,9 @@ def score_maps(
                 0
             )
             if wsol:
-                _update_wsol(pxap, box_v1, box_v2, maps, gt, ms.preds[scored[-1]] == ms.labels[scored[-1]])
+                own = None if gt_boxes is None else [gt_boxes[int(i)] for i in scored[-1]]
+                ok = ms.preds[scored[-1]] == ms.labels[scored[-1]]
+                _update_wsol(pxap, box_v1, box_v2, maps, raw[keep], ok, own)
         start += b
     if not curves:
         raise CamkitError(
@@ -156,18 +164,27 @@ def score_maps(
         per_image_iou=[round(float(v), 6) for v in per[:, t_idx]],
         image_index=torch.cat(scored).tolist(),
         segmentation=mean_scores(scores_from_confusion(conf)),
-        wsol=_wsol_scores(pxap, box_v1, box_v2) if wsol else None,
+        wsol=_wsol_scores(pxap, box_v1, box_v2, getattr(ds, "masks_from_boxes", False)) if wsol else None,
     )
 
 
 def _update_wsol(
-    pxap: Any, box_v1: Any, box_v2: Any, maps: torch.Tensor, gt: torch.Tensor, correct: torch.Tensor
+    pxap: Any,
+    box_v1: Any,
+    box_v2: Any,
+    maps: torch.Tensor,
+    gt: torch.Tensor,
+    correct: torch.Tensor,
+    own: list[np.ndarray] | None = None,
 ) -> None:
-    """Feed one batch to the WSOL accumulators: normalized maps (B, H, W), masks (B, H, W) bool,
-    ``correct`` (B,) whether the class was predicted right. Boxes are each mask's tight box;
-    images with an empty mask count for PxAP only."""
+    """Feed one batch to the WSOL accumulators: normalized maps (B, H, W), masks (B, H, W)
+    (1 object, 0 background, 255 ignored by PxAP), ``correct`` (B,) whether the class was
+    predicted right. Boxes are ``own`` (per image (K, 4), the data's) or each mask's tight
+    box; images with no box count for PxAP only."""
     pxap.update(maps, gt)
-    boxes = [bx.numpy() for bx in masks_to_boxes(gt)]  # tight inclusive (1, 4); (0, 4) if empty
+    boxes = (
+        own if own is not None else [bx.numpy() for bx in masks_to_boxes(gt == 1)]
+    )  # (K, 4); (0, 4) if none
     nonempty = [i for i, bx in enumerate(boxes) if len(bx)]
     if nonempty:
         idx = torch.tensor(nonempty)
@@ -175,13 +192,13 @@ def _update_wsol(
         box_v2.update(maps[idx], [boxes[i] for i in nonempty], correct[idx])
 
 
-def _wsol_scores(pxap: Any, box_v1: Any, box_v2: Any) -> WsolScores:
+def _wsol_scores(pxap: Any, box_v1: Any, box_v2: Any, no_pxap: bool = False) -> WsolScores:
     precision, recall = pxap.curve()
     pr = {
         "precision": [float(v) for v in np.nan_to_num(precision)],
         "recall": [float(v) for v in np.nan_to_num(recall)],
     }
-    px = pxap.compute() if float(pxap.pos.sum()) > 0 else None
+    px = pxap.compute() if float(pxap.pos.sum()) > 0 and not no_pxap else None  # no_pxap: masks are boxes
     if not box_v1.count:
         return WsolScores(px, pr)
     v1, v2 = box_v1.compute(), box_v2.compute()
