@@ -27,7 +27,7 @@ BIAS_LAYERS = (nn.Conv2d, nn.Conv3d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 def bias_layers(model: nn.Module) -> list[str]:
     """Names of the conv and batch-norm layers of ``model`` that carry a bias."""
-    return [n for n, m in model.named_modules() if type(m) in BIAS_LAYERS and m.bias is not None]  # type: ignore[operator]
+    return [n for n, m in model.named_modules() if type(m) in BIAS_LAYERS and m.bias is not None]
 
 
 def effective_bias(m: nn.Module) -> torch.Tensor:
