@@ -21,9 +21,10 @@ register = METHODS.register
 
 
 def method_table(registry: Registry[type[CAMMethod]] = METHODS) -> str:
-    """A markdown table of the registered methods: name, what it needs, reference."""
+    """A markdown table of the registered methods, sorted by name: name, what it needs, reference
+    (sorted, so the table does not depend on which method module was imported first)."""
     rows = ["| method | needs | reference |", "|---|---|---|"]
-    for name in registry:
+    for name in sorted(registry):
         cls = registry.get(name)
         if getattr(cls, "needs", ""):
             kind = cls.needs
