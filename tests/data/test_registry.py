@@ -14,7 +14,8 @@ from camkit.data.datasets import DataConfig, build_split, class_names
 
 
 def test_builtin_sources_are_registered_in_order() -> None:
-    assert registry.dataset_names()[:4] == ("fashion", "fashion-multi", "folder", "lab")
+    builtin = ("fashion", "fashion-multi", "folder", "lab")
+    assert tuple(n for n in registry.dataset_names() if n in builtin) == builtin  # others may sit between
     assert registry.get_dataset("fashion-multi").multilabel
     assert not registry.get_dataset("fashion").multilabel
 

@@ -45,6 +45,7 @@ class DataConfig:
     dataset: str = option(
         "fashion", choices=DATASETS,
         help="fashion (embedded benchmark), fashion-multi (its multi-object, multi-label variant), "
+        "fashion-context[-multi] (context and co-occurrence benchmark), "
         "folder (ImageFolder tree), lab (CIFAR-10 lab layout), voc, coco or wsol (docs/datasets.md)",
     )  # fmt: skip
     root: str | None = option(
@@ -79,6 +80,18 @@ class DataConfig:
     clutter: int = option(8, cli=False, help="fashion: background clutter strokes per canvas")
     seed: int = option(0, flag="--data-seed", help="fashion: generator seed")
     max_objects: int = option(3, help="fashion-multi: 1 to this many items of distinct classes per canvas")
+    # the context benchmark (camkit.data.context)
+    canvas_size: int = option(112, help="fashion-context: canvas side in pixels (resized to image_size)")
+    p_context: float = option(
+        0.9, help="fashion-context: probability that a canvas shows its class's background"
+    )
+    p_cooccur: float = option(
+        0.7, help="fashion-context-multi: probability that a class's fixed partner class is on the canvas too"
+    )
+    p_occlude: float = option(
+        0.3, help="fashion-context: probability that a background patch hides part of an item"
+    )
+    p_crop: float = option(0.3, help="fashion-context: probability that an item sticks out of the canvas")
     cache_dir: str | None = option(
         None,
         default_text="$CAMKIT_CACHE or ~/.cache/camkit",

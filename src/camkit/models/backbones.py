@@ -188,14 +188,50 @@ def layer_names(name: str) -> list[str]:
     return layers + [a for a, _ in spec.aliases]
 
 
+def _dilate_lite(layers: OrderedDict[str, nn.Module], output_stride: int) -> None:
+    """EfficientNet-Lite0 at ``output_stride``: each stride-2 depthwise conv past that stride
+    gets stride 1, and it and every later depthwise conv a dilation that keeps the pretrained
+    receptive fields (DeepLab's rule: the first block of a stage keeps the previous dilation).
+    With TF "same" padding this is exact: at output stride 8 the maps are the original ones
+    sampled finer, ``dilated[..., 3::4, 3::4]`` after the stride-32 stage, ``[1::2]`` after
+    the stride-16 one (tests/models/test_backbone_dilation.py checks it)."""
+    stride, dilation = 2, 1  # after the stem
+    for name, mod in layers.items():
+        if not isinstance(mod, _LiteBlock):
+            continue
+        conv = mod.block.get_submodule("_depthwise_conv")
+        assert isinstance(conv, nn.Conv2d)
+        d = dilation
+        if conv.stride[0] == 2:
+            if stride * 2 <= output_stride:
+                stride *= 2
+                continue
+            conv.stride = (1, 1)
+            dilation *= 2
+        elif dilation == 1:
+            continue
+        k = conv.kernel_size[0]
+        conv.dilation = (d, d)
+        pad = (k - 1) * d // 2
+        # the package pads in a module of its own (TF "same"), computed for stride 2 at build
+        conv.static_padding = nn.ZeroPad2d(pad)
+        log.debug("%s: stride 1, dilation %d", name, d)
+
+
 def _limit_stride(layers: OrderedDict[str, nn.Module], name: str, output_stride: int) -> None:
     """Make a ResNet's stages stop downsampling once the total stride reaches ``output_stride``:
     the first block of each later stage gets stride 1 (no dilation), as IRN's ResNet-50
-    with strides (2, 2, 2, 1). Pretrained weights stay valid; the maps get finer."""
-    if not name.startswith("resnet"):
-        raise OptionError("output_stride", f"only ResNets support it, not {name}")
+    with strides (2, 2, 2, 1). Pretrained weights stay valid; the maps get finer.
+    EfficientNet-Lite0 is dilated instead (:func:`_dilate_lite`)."""
     if output_stride not in (4, 8, 16, 32):
         raise OptionError("output_stride", "use 4, 8, 16 or 32", output_stride)
+    if name == "efficientnet_lite0":
+        _dilate_lite(layers, output_stride)
+        return
+    if not name.startswith("resnet"):
+        raise OptionError(
+            "output_stride", f"only ResNets support it (and efficientnet_lite0, dilated), not {name}"
+        )
     stride = 4  # conv1 and maxpool
     for stage in ("layer2", "layer3", "layer4"):
         if stage not in layers:

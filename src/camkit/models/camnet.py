@@ -39,7 +39,8 @@ class ModelConfig:
     weights: str | None = option(None, help="a local backbone state-dict file (.pth or .safetensors)")
     freeze_backbone: bool = option(False, help="train only the classifier")
     output_stride: int | None = option(
-        None, help="ResNets: stop downsampling at this stride (8 or 16; IRN uses 16)"
+        None,
+        help="ResNets: stop downsampling at this stride (8 or 16; IRN uses 16); efficientnet_lite0: dilate to it",
     )
     tap_theta: float = option(
         0.05, help="tap: θ_tap, the threshold as a share of each channel's max (0 on ReLU features = GAP)"
