@@ -145,7 +145,7 @@ def test_resume_with_another_architecture_says_what_differs(fake_fmnist: Path, t
     other = tiny_cfg(fake_fmnist, tmp_path, epochs=2, resume=True)
     other.model = ModelConfig(backbone="resnet18", layer="layer2")
     with pytest.raises(
-        CamkitError, match=r"^resume: .* holds another model: layer is 'layer2', expected 'layer1'"
+        CamkitError, match=r"^resume: .* holds another model: layer 'layer1' there, 'layer2' asked for"
     ):
         train_run(other)
     # without the run's config.json, the resume state itself is checked

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from camkit.core.io import write_json
+from camkit.core.names import distinct_stems
 from camkit.core.ops import logits_of, minmax
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.base import FileDataset
@@ -52,7 +53,7 @@ def explain(
     paths = find_images(list(inputs))
     ds = FileDataset([Record(p, -1) for p in paths], image_size)
     images = torch.stack([ds[i]["image"] for i in range(len(ds))]).to(device)
-    ids = [p.stem for p in paths]
+    ids = distinct_stems(paths)  # dup/x/img.png and dup/y/img.png get one overlay each
     progress = progress or NoProgress()
     model.eval().to(device)
     with torch.no_grad():

@@ -24,7 +24,7 @@ from camkit.core.progress import NoProgress, Progress
 from camkit.data.datasets import build_split
 from camkit.methods import method_options
 from camkit.metrics.iou import iou_from_counts
-from camkit.models.checkpoint import load_checkpoint
+from camkit.models.checkpoint import check_run_weights, load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
 from camkit.train.config import RunConfig
@@ -61,7 +61,7 @@ def report(
         raise CamkitError(
             f"{run_dir}: neither a run folder (config.json, best.safetensors) nor a study folder (study.json)"
         )
-    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    cfg = RunConfig.load(run_dir / "config.json")
     sections: list[tuple[str, str]] = [
         ("Config", H.details("config.json", json.dumps(cfg.to_dict(), indent=2)))
     ]
@@ -69,6 +69,7 @@ def report(
         tmp = Path(tmp_dir)
         sections += _training(run_dir, tmp)
         model, meta = load_checkpoint(run_dir / "best.safetensors", device=device)
+        check_run_weights(meta, cfg.model, run_dir / "best.safetensors")
         names = list(meta.get("class_names") or [])
         ds = build_split(cfg.data, split, augment=False)
         progress = progress or NoProgress()

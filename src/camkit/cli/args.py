@@ -59,6 +59,12 @@ def run_config(args: argparse.Namespace) -> Any:
             cfg = RunConfig.from_dict(json.loads(path.read_text()), strict=True)
         except FileNotFoundError:
             raise CamkitError(f"--config {path}: file not found") from None
+        except IsADirectoryError:
+            raise CamkitError(f"--config {path}: a folder; pass a JSON file (e.g. from recipes/)") from None
+        except UnicodeDecodeError:
+            raise CamkitError(f"--config {path}: not a text file; pass a JSON run config") from None
+        except OSError as e:
+            raise CamkitError(f"--config {path}: cannot read it ({e.strerror})") from None
         except (json.JSONDecodeError, TypeError) as e:
             raise CamkitError(f"--config {path}: not a camkit run config ({e})") from None
         except CamkitError as e:
@@ -107,6 +113,8 @@ def method_args(args: argparse.Namespace) -> tuple[list[str], list[str] | None, 
     from camkit.methods import get_method, option_methods
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    if not methods:
+        raise CamkitError(f"--method {args.method!r}: name at least one method (camkit methods lists them)")
     for m in methods:
         get_method(m)  # unknown names fail before any work
     layers = [s.strip() for s in args.layer.split(",")] if getattr(args, "layer", None) else None
@@ -124,8 +132,15 @@ def method_args(args: argparse.Namespace) -> tuple[list[str], list[str] | None, 
 
         kw["prototypes"] = load_prototypes(kw["prototypes"])
     if getattr(args, "layer_weights", None):
-        kw["layer_weights"] = [float(w) for w in args.layer_weights.split(",")]
+        kw["layer_weights"] = _floats("--layer-weights", args.layer_weights)
     return methods, layers, kw
+
+
+def _floats(flag: str, text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise CamkitError(f"{flag} {text}: expected comma-separated numbers, e.g. 0.4,0.4,0.2") from None
 
 
 def add_source_args(p: argparse.ArgumentParser, split: str = "test") -> None:

@@ -11,9 +11,9 @@ from camkit.cli.sources import class_name, model_and_data, progress
 
 
 def register(sub: Any) -> None:
+    p = sub.add_parser("prototypes", help="build LPCAM's local prototypes from a trained model; save them")
     from camkit.methods.prototypes import PrototypeConfig
 
-    p = sub.add_parser("prototypes", help="build LPCAM's local prototypes from a trained model; save them")
     add_source_args(p, split="train")
     add_layer_arg(p, several=False)
     add_dataclass_args(p.add_argument_group("prototypes"), PrototypeConfig)

@@ -4,7 +4,6 @@ file that --run / --checkpoint / --model / --images / --maps name."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ def progress() -> Any:
 def model_and_data(args: argparse.Namespace) -> tuple[Any, Path]:
     """The data config and checkpoint named by --run / --checkpoint, with the data flags applied."""
     from camkit.data.datasets import DataConfig
-    from camkit.models.checkpoint import read_metadata
+    from camkit.models.checkpoint import check_run_weights, read_metadata
     from camkit.train.config import RunConfig
 
     data = DataConfig()
@@ -34,8 +33,11 @@ def model_and_data(args: argparse.Namespace) -> tuple[Any, Path]:
         cfg_file = run / "config.json"
         if not cfg_file.is_file():
             raise CamkitError(f"--run {run}: no config.json there; pass a run folder made by camkit train")
-        data = RunConfig.from_dict(json.loads(cfg_file.read_text())).data
+        run_cfg = RunConfig.load(cfg_file)
+        data = run_cfg.data
         ckpt = Path(args.checkpoint) if args.checkpoint else run / "best.safetensors"
+        if not args.checkpoint:  # a checkpoint given by hand may be another model on purpose
+            check_run_weights(read_metadata(ckpt), run_cfg.model, ckpt)
     elif args.checkpoint:
         ckpt = Path(args.checkpoint)
     else:

@@ -36,6 +36,7 @@ from camkit.data.registry import dataset_names, get_dataset
 log = logging.getLogger(__name__)
 
 DATASETS = dataset_names()  # the registered sources (camkit.data.sources)
+MIN_IMAGE_SIZE = 16  # the smallest input side the backbones and the canvas generator take
 
 
 @dataclass
@@ -123,6 +124,9 @@ class DataConfig:
             kw["min_scale"] = 0.3 if multi else 0.45
         if kw["max_scale"] is None:
             kw["max_scale"] = 0.55 if multi else 0.8
+        for name in ("n_train", "n_val", "n_test"):
+            if getattr(self, name) < 1:
+                raise OptionError(name, "must be at least 1 canvas", getattr(self, name))
         if multi and self.max_objects < 1:
             raise OptionError("max_objects", "must be at least 1", self.max_objects)
         kw["max_objects"] = self.max_objects if multi else 0
@@ -140,6 +144,8 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
     Only the requested split is touched, so training never opens the test data. The train
     split gets the configured online augmentation (unless ``augment=False``); the others never do.
     """
+    if cfg.image_size < MIN_IMAGE_SIZE:
+        raise OptionError("image_size", f"must be at least {MIN_IMAGE_SIZE} pixels", cfg.image_size)
     ds = get_dataset(cfg.dataset).build(cfg, split)
     aug = cfg.augment
     return Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds

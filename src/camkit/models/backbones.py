@@ -59,16 +59,9 @@ def _load_state_file(model: nn.Module, weights_file: str, name: str) -> None:
         ) from e
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing:
-        raise OptionError(
-            "weights",
-            f"not {name} weights ({len(missing)} missing keys, e.g. {missing[0]}); "
-            f"pass a state dict saved from torchvision's {name}",
-            weights_file,
-        )
-    if unexpected:
-        log.info("ignored %d unexpected keys in %s", len(unexpected), weights_file)
+    from camkit.models.weights_id import load_backbone_state
+
+    load_backbone_state(model, state, name, weights_file)
 
 
 def _torchvision_model(name: str, pretrained: bool, weights_file: str | None) -> nn.Module:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -40,20 +41,21 @@ def save_checkpoint(
         save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, default=str)})
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The metadata dict of a camkit checkpoint; a one-line error for anything else."""
+def read_metadata(path: str | os.PathLike[str], option: str = "checkpoint") -> dict[str, Any]:
+    """The metadata dict of a camkit checkpoint; a one-line error naming ``option`` (the
+    parameter that gave the path) for anything else."""
     path = Path(path)
     if not path.is_file():
-        raise OptionError("checkpoint", "file not found; pass a best.safetensors from a run folder", path)
+        raise OptionError(option, "file not found; pass a best.safetensors from a run folder", path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise OptionError(
-            "checkpoint", f"not a safetensors checkpoint ({e}); pass a best.safetensors", path
+            option, f"not a safetensors checkpoint ({e}); pass a best.safetensors", path
         ) from None
     if META_KEY not in meta:
-        raise OptionError("checkpoint", "has no camkit metadata; it was not written by camkit", path)
+        raise OptionError(option, "has no camkit metadata; it was not written by camkit", path)
     return json.loads(meta[META_KEY])
 
 
@@ -71,6 +73,17 @@ def describe_mismatch(found: dict[str, object], expected: dict[str, object]) -> 
         for k in expected
         if found.get(k) != expected.get(k)
     )
+
+
+def check_run_weights(meta: dict[str, Any], expect: ModelConfig, path: str | os.PathLike[str]) -> None:
+    """Refuse a run folder whose weights (``meta``, read from ``path``) are not the model its
+    config.json describes (``expect``): the folder holds another run's weights."""
+    diff = describe_mismatch(_config_from_meta(meta).arch(), expect.arch())
+    if diff:
+        raise CamkitError(
+            f"{path}: not the model of the run's config.json ({diff}); the folder holds another run's "
+            "weights: train the run again, or pass the checkpoint that belongs to it"
+        )
 
 
 def load_checkpoint(
@@ -116,7 +129,9 @@ def _check_finite(state: dict[str, torch.Tensor], path: str | os.PathLike[str], 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a resume state (``last.pt``) safely."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign file's pickle protocol
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise OptionError(
             "resume", f"no resume state at {path}; train without {{resume}} first", refs={"resume": True}
@@ -136,7 +151,7 @@ def init_from_checkpoint(model: CAMNet, path: str | os.PathLike[str]) -> list[st
     """Start ``model`` from the weights of a camkit checkpoint (e.g. ReCAM fine-tuning a
     converged CAM model). Backbone, layer and class count must match; parameters the
     checkpoint lacks (FC2) keep their fresh initialization and are returned by name."""
-    meta = read_metadata(path)
+    meta = read_metadata(path, "init")
     found = _config_from_meta(meta).arch()
     want = model.config.arch()
     diff = describe_mismatch(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from camkit.core.errors import CamkitError, OptionError
@@ -92,6 +95,7 @@ class TrainConfig:
             ("backbone_lr_mult", self.backbone_lr_mult >= 0, "must be >= 0"),
             ("recam_weight", self.recam_weight >= 0, "must be >= 0"),
             ("schedule", self.schedule in SCHEDULES, f"unknown; choose one of {', '.join(SCHEDULES)}"),
+            ("exp_id", self.exp_id.strip(" ./") != "", "name the run folder (it goes under out)"),
         ):
             if not ok:
                 raise OptionError(f"train.{name}", problem, getattr(self, name))
@@ -112,6 +116,19 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunConfig:
+        """The config.json of a run folder; a one-line error when it is damaged."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError, AttributeError) as e:
+            raise CamkitError(
+                f"{path}: not a readable run config ({e.__class__.__name__}); the run folder is damaged, train it again"
+            ) from None
+        except CamkitError as e:
+            raise CamkitError(f"{path}: {e}") from None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], strict: bool = False) -> RunConfig:

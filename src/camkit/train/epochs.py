@@ -3,7 +3,6 @@ evaluate.py does: top-1/3/5 accuracy and loss per epoch, written to ``epochs.jso
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ def evaluate_epochs(
     files = sorted((run_dir / "epochs").glob("epoch*.safetensors"))
     if not files:
         raise OptionError("run_dir", "no saved epochs; train it with save_every_epoch", run_dir)
-    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    cfg = RunConfig.load(run_dir / "config.json")
     ds = build_split(cfg.data, split, augment=False)
     dev = resolve_device(device)
     progress = progress or NoProgress()

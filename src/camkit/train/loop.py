@@ -24,9 +24,11 @@ The test split is never built before the best checkpoint is fixed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,6 +256,19 @@ def fit(
     return FitResult(ctx.state.best_epoch, ctx.state.best, ctx.state.history, stopped)
 
 
+@contextlib.contextmanager
+def _no_debris(run_dir: Path, world: World, new: bool) -> Iterator[None]:
+    """A new run that fails before its first epoch is saved (bad weights, layer or data)
+    leaves no folder behind: only the config.json that :func:`open_run_dir` wrote is there."""
+    try:
+        yield
+    except BaseException:
+        if new and world.main and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"config.json"}:
+            (run_dir / "config.json").unlink(missing_ok=True)
+            run_dir.rmdir()
+        raise
+
+
 def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
     """A full training run: fit on train, select on val, then test the best checkpoint once.
 
@@ -268,13 +283,16 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
         cfg.model.num_classes = len(names)
     objective.configure(cfg.model)
     run_dir = open_run_dir(cfg, world)
-    train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
-    torch.manual_seed(cfg.train.seed)
-    model = CAMNet(cfg.model)
-    if cfg.train.init and not cfg.train.resume:
-        fresh = init_from_checkpoint(model, cfg.train.init)
-        log.info("initialized from %s%s", cfg.train.init, f" (fresh: {', '.join(fresh)})" if fresh else "")
-    result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode, world=world)
+    with _no_debris(run_dir, world, new=not cfg.train.resume):
+        train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
+        torch.manual_seed(cfg.train.seed)
+        model = CAMNet(cfg.model)
+        if cfg.train.init and not cfg.train.resume:
+            fresh = init_from_checkpoint(model, cfg.train.init)
+            log.info(
+                "initialized from %s%s", cfg.train.init, f" (fresh: {', '.join(fresh)})" if fresh else ""
+            )
+        result = fit(model, train_ds, val_ds, cfg.train, run_dir, names, progress, mode=cfg.mode, world=world)
     summary: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "val": result.best_val,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from camkit.core.dist import World, broadcast_object
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import write_json
-from camkit.models.checkpoint import describe_mismatch
 from camkit.train.config import RunConfig
 
 
@@ -55,8 +53,11 @@ def open_run_dir(cfg: RunConfig, world: World) -> Path:
 
 def _check_resume(cfg: RunConfig, run_dir: Path) -> None:
     if cfg.train.resume and (run_dir / "config.json").is_file():
-        before = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())).model
-        diff = describe_mismatch(cfg.model.arch(), before.arch())
+        before = RunConfig.load(run_dir / "config.json").model
+        there, asked = before.arch(), cfg.model.arch()
+        diff = "; ".join(
+            f"{k} {there[k]!r} there, {asked[k]!r} asked for" for k in asked if there[k] != asked[k]
+        )
         if diff:
             raise OptionError(
                 "resume", f"{run_dir} holds another model: {diff}; resume with the run's settings"
