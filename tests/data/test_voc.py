@@ -156,6 +156,7 @@ def test_images_without_masks_are_counted_not_skipped(
     with caplog.at_level(logging.INFO):
         ds = build_split(cfg(tmp_path), "seeds")
     assert len(ds) == len(TRAIN) and not ds[0]["has_mask"] and ds[1]["has_mask"]
+    assert bool((ds[0]["mask"] == 255).all())  # ignored by the seed scores, not scored as background
     assert "1 of 8 images have no mask" in caplog.text
 
 

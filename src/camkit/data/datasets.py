@@ -52,7 +52,8 @@ class DataConfig:
         help="fashion: folder of the IDX .gz files; folder/lab/voc/coco/wsol: the tree (docs/datasets.md)",
     )  # fmt: skip
     mask_root: str | None = option(
-        None, help="folder: a tree of masks parallel to the images; wsol: the root of localization.txt's mask paths"
+        None,
+        help="folder: a tree of masks parallel to the images; wsol: the root of localization.txt's mask paths",
     )
     metadata_root: str | None = option(
         None,
