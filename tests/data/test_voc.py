@@ -156,6 +156,7 @@ def test_images_without_masks_are_counted_not_skipped(
     with caplog.at_level(logging.INFO):
         ds = build_split(cfg(tmp_path), "seeds")
     assert len(ds) == len(TRAIN) and not ds[0]["has_mask"] and ds[1]["has_mask"]
+    assert bool((ds[0]["mask"] == 255).all())  # ignored by the seed scores, not scored as background
     assert "1 of 8 images have no mask" in caplog.text
 
 
@@ -201,6 +202,43 @@ def test_malformed_trees_name_the_file(tmp_path: Path) -> None:
         build_split(cfg(tmp_path / "JPEGImages"), "test")
     with pytest.raises(OptionError, match="split=seg: the voc data has train, val, test, seeds"):
         build_split(cfg(tmp_path), "seg")
+
+
+def test_ignored_pixels_are_skipped_by_the_seed_and_peak_scores(tmp_path: Path) -> None:
+    """Class maps that light each class's region and its 255 border: every score is perfect
+    once the border is ignored (it would be a false positive otherwise); an image without a
+    mask (all 255) adds nothing."""
+    import torch
+
+    from camkit.core.mapfile import MapSet
+    from camkit.wsss.seeds import class_peak_iou, score_seeds
+
+    masks = write_voc(tmp_path)
+    (tmp_path / "SegmentationClass" / f"{VAL[0]}.png").unlink()
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / f"{VAL[0]}.xml").write_text(
+        "<annotation><object><name>cat</name></object></annotation>"
+    )
+    for i in VAL[1:]:
+        labels = "".join(
+            f"<object><name>{CLASSES[c - 1]}</name></object>"
+            for c in set(np.unique(masks[i]).tolist()) - {0, 255}
+        )
+        (tmp_path / "Annotations" / f"{i}.xml").write_text(f"<annotation>{labels}</annotation>")
+    ds = build_split(cfg(tmp_path), "test")
+    maps = torch.zeros(len(VAL), 20, S, S)
+    for j, i in enumerate(VAL):
+        m = torch.from_numpy(masks[i]).long()
+        for c in set(np.unique(masks[i]).tolist()) - {0, 255}:
+            region = m == c
+            grown = torch.nn.functional.max_pool2d(region[None, None].float(), 3, 1, 1)[0, 0] > 0
+            maps[j, c - 1] = (grown & ((m == c) | (m == 255))).float()  # the class and its border
+    n = len(VAL)
+    ms = MapSet(maps, ds.labels.bool(), torch.ones(n, 20), ds.labels, ds.labels.bool(), ds.ids, (S, S))
+    peak = class_peak_iou(ms, ds)
+    assert peak.peak_iou == pytest.approx(1.0) and peak.pairs == int(ds.labels[1:].sum())
+    seeds = score_seeds(ms, ds)
+    assert seeds.peak_miou == pytest.approx(1.0) and seeds.fp == pytest.approx(0.0)
 
 
 def test_train_extract_evaluate_report(tmp_path: Path) -> None:

@@ -51,9 +51,12 @@ class DataConfig:
     )  # fmt: skip
     root: str | None = option(
         None, flag="--data-root", default_text="Debian's Fashion-MNIST",
-        help="fashion: folder of the IDX .gz files; folder/lab: the tree",
+        help="fashion: folder of the IDX .gz files; folder/lab/voc/coco/wsol: the tree (docs/datasets.md)",
     )  # fmt: skip
-    mask_root: str | None = option(None, help="folder: a tree of masks parallel to the images")
+    mask_root: str | None = option(
+        None,
+        help="folder: a tree of masks parallel to the images; wsol: the root of localization.txt's mask paths",
+    )
     metadata_root: str | None = option(
         None,
         default_text="ROOT/metadata",

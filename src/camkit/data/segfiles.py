@@ -155,7 +155,8 @@ def read_id_list(path: Path) -> list[str]:
 
 class SegDataset(Dataset):
     """Images and class-index masks (checked :class:`SegItem` s), resized to S×S; samples as
-    in :mod:`camkit.data.base` with a multi-hot label and the class mask (255 kept)."""
+    in :mod:`camkit.data.base` with a multi-hot label and the class mask (255 kept); an image
+    without a mask has ``has_mask`` False and a mask of 255 everywhere."""
 
     def __init__(self, items: list[SegItem], num_classes: int, image_size: int, stats: MaskStats) -> None:
         self.items = items
@@ -174,8 +175,8 @@ class SegDataset(Dataset):
         img = torch.from_numpy(np.asarray(read_image(it.image)).copy()).permute(2, 0, 1).float().div_(255.0)
         if it.mask is not None:
             mask = torch.from_numpy(read_index_mask(it.mask, self.num_classes).copy())
-        else:
-            mask = torch.zeros(img.shape[1:], dtype=torch.uint8)
+        else:  # all "ignore": the seed scores, which read every mask, skip the image
+            mask = torch.full(img.shape[1:], IGNORE, dtype=torch.uint8)
         return _sample(img, self.labels[i], mask, it.mask is not None, i, self.image_size)
 
 

@@ -212,6 +212,8 @@ def class_peak_iou(
     for gt in _masks(ds, batch_size):
         b = gt.shape[0]
         s, c = torch.nonzero(ms.targets[start : start + b].bool(), as_tuple=True)
+        scored = (gt[s] != 255).flatten(1).any(1)  # an image without a mask (all 255) is not scored
+        s, c = s[scored], c[scored]
         if s.numel():
             raw = upsample(ms.maps[start : start + b][s, c].float(), spatial_size(gt))
             ref = raw.flatten(1).amax(1) if reference == "max" else percentile(raw, q)
@@ -219,6 +221,7 @@ def class_peak_iou(
                 ref[:, None, None] > 0, raw / ref.clamp_min(1e-12)[:, None, None], torch.zeros_like(raw)
             )
             target = gt[s] == (c + 1)[:, None, None]
+            rel = rel.masked_fill(gt[s] == 255, -1.0)  # ignored pixels (VOC's borders) are never predicted
             inter, pred, area = sweep_counts(rel, target, thr)
             curves.append(iou_from_counts(inter, pred - inter, area - inter).double())
         start += b

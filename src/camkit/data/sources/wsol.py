@@ -10,10 +10,12 @@ one folder per split, ``train/``, ``val/``, ``test/``::
                        several boxes; CUB, ImageNet), or masks, path,mask.png,ignore.png
                        (several lines per image for several instances, the ignore mask on the
                        first only; OpenImages), mask paths relative to ``mask_root`` (default ROOT)
+    image_sizes.txt    optional: path,width,height; the sizes boxes are rescaled from (else the
+                       images' headers)
     class_names.txt    optional, in the metadata root: one class name per line
 
 Boxes are in original-image pixels and are rescaled to the model's input side as
-wsolevaluation's ``resize_bbox`` does (``int(x · S / W)``); ``gt_boxes`` holds them for
+wsolevaluation's ``resize_bbox`` does (``int(x · S / W)``, W and H from ``image_sizes.txt``); ``gt_boxes`` holds them for
 MaxBoxAcc, and the sample's mask is the union of the boxes (``masks_from_boxes``: there is no
 PxAP without real masks). Masks are resized to the input side with nearest-neighbour, as
 wsolevaluation resizes them to 224 whatever their size: the union of the instances is the
@@ -24,6 +26,7 @@ ignored pixels is logged. Images listed without a localization train but are not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +60,7 @@ class WsolItem:
     boxes: np.ndarray | None = None
     masks: tuple[Path, ...] = ()
     ignore: Path | None = None
+    size: tuple[int, int] = (0, 0)  # (W, H) of an image with boxes
 
 
 def _roots(cfg: DataConfig) -> tuple[Path, Path, Path]:
@@ -130,8 +134,37 @@ def _box(path: Path, n: int, parts: list[str], size: tuple[int, int]) -> list[in
     return [x0, y0, x1, y1]
 
 
+def read_image_sizes(path: Path) -> dict[str, tuple[int, int]]:
+    """``image_sizes.txt``: path,width,height per line."""
+    sizes = {}
+    for n, (image_id, w, h) in _lines(path, (3,), "'path,width,height'"):
+        if not (w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+            raise CamkitError(
+                f"{path}:{n}: width and height must be positive whole numbers, got {w!r}, {h!r}"
+            )
+        sizes[image_id] = (int(w), int(h))
+    return sizes
+
+
+def _sizes(d: Path, items: dict[str, WsolItem]) -> Callable[[str], tuple[int, int]]:
+    """An image's (W, H): from ``image_sizes.txt`` when the split has one (as wsolevaluation
+    rescales boxes), else from the image's header."""
+    f = d / "image_sizes.txt"
+    table = read_image_sizes(f) if f.is_file() else None
+
+    def size_of(image_id: str) -> tuple[int, int]:
+        if table is None:
+            return header_size(items[image_id].path)
+        if image_id not in table:
+            raise CamkitError(f"{f}: no size for {image_id}; add 'path,width,height' or remove the file")
+        return table[image_id]
+
+    return size_of
+
+
 def _localization(path: Path, items: dict[str, WsolItem], mask_root: Path) -> dict[str, dict[str, Any]]:
     """Boxes or mask paths per image id from ``localization.txt``."""
+    size_of = _sizes(path.parent, items)
     loc: dict[str, dict[str, Any]] = {}
     rows = _lines(path, (5, 3), "'path,x0,y0,x1,y1' (boxes) or 'path,mask,ignore' (masks)")
     kinds = {len(p) for _, p in rows}
@@ -141,9 +174,11 @@ def _localization(path: Path, items: dict[str, WsolItem], mask_root: Path) -> di
         image_id = parts[0]
         if image_id not in items:
             raise CamkitError(f"{path}:{n}: image {image_id} is not in image_ids.txt")
-        entry = loc.setdefault(image_id, {"boxes": [], "masks": [], "ignore": None})
+        entry = loc.setdefault(image_id, {"boxes": [], "masks": [], "ignore": None, "size": (0, 0)})
         if len(parts) == 5:
-            entry["boxes"].append(_box(path, n, parts, header_size(items[image_id].path)))
+            if not entry["boxes"]:
+                entry["size"] = size_of(image_id)
+            entry["boxes"].append(_box(path, n, parts, entry["size"]))
             continue
         mask = mask_root / parts[1]
         if not mask.is_file():
@@ -188,7 +223,7 @@ def wsol_items(root: Path, meta: Path, mask_root: Path, split: str, num_classes:
         e = loc.get(image_id)
         if e is not None:
             boxes = np.asarray(e["boxes"], dtype=np.int64).reshape(-1, 4) if e["boxes"] else None
-            it = WsolItem(image_id, it.path, it.label, boxes, tuple(e["masks"]), e["ignore"])
+            it = WsolItem(image_id, it.path, it.label, boxes, tuple(e["masks"]), e["ignore"], e["size"])
         out.append(it)
     if loc and len(loc) < len(out):
         log.warning("wsol %s: %d of %d images have no localization in %s; they are not scored",
@@ -232,7 +267,7 @@ class WsolDataset(Dataset):
         self.gt_boxes: list[np.ndarray] | None = None
         if has_boxes:
             self.gt_boxes = [
-                np.stack([resize_box(b, header_size(it.path), self.image_size) for b in it.boxes])
+                np.stack([resize_box(b, it.size, self.image_size) for b in it.boxes])
                 if it.boxes is not None else np.zeros((0, 4), np.int64)
                 for it in items
             ]  # fmt: skip

@@ -118,6 +118,20 @@ def test_boxes_labels_and_rescaling(tmp_path: Path) -> None:
             union[y0 : y1 + 1, x0 : x1 + 1] = 1
         assert torch.equal(m, union) and ds[i]["has_mask"]
     assert ds.masks_from_boxes
+    # image_sizes.txt, when present, gives the W and H boxes rescale from (wsolevaluation's rule)
+    meta = tmp_path / "metadata" / "test"
+    (meta / "image_sizes.txt").write_text("".join(f"{i},{2 * W},{2 * H}\n" for i in ds.ids))
+    ds = build_split(c, "test")
+    for i, image_id in enumerate(ds.ids):
+        want = [[int(x0 * S / W / 2), int(y0 * S / H / 2), int(x1 * S / W / 2), int(y1 * S / H / 2)]
+                for x0, y0, x1, y1 in boxes[image_id]]  # fmt: skip
+        assert ds.gt_boxes[i].tolist() == want
+    (meta / "image_sizes.txt").write_text(f"{ds.ids[0]},{W},{H}\n")
+    with pytest.raises(CamkitError, match=f"image_sizes.txt: no size for {ds.ids[1]}"):
+        build_split(c, "test")
+    (meta / "image_sizes.txt").write_text(f"{ds.ids[0]},{W},-3\n")
+    with pytest.raises(CamkitError, match="image_sizes.txt:1: width and height must be positive"):
+        build_split(c, "test")
 
 
 def indicator(box: list[int]) -> torch.Tensor:
