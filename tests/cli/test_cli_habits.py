@@ -120,3 +120,21 @@ def test_evaluate_mask_folders_prints_where_it_wrote(tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stderr
     assert f"wrote {out}" in p.stdout and json.loads(out.read_text())["miou"] == 1.0
+
+
+def test_raised_pixel_limit_does_not_contradict_pil(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$CAMKIT_MAX_PIXELS above PIL's own hard limit (twice Image.MAX_IMAGE_PIXELS): the error
+    names PIL's limit, not camkit's raised one that the image is within."""
+    from camkit.core.errors import CamkitError
+    from camkit.data.folders import read_image
+
+    Image.new("RGB", (64, 64)).save(tmp_path / "big.png")  # 4,096 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL refuses above 2,000
+    monkeypatch.setenv("CAMKIT_MAX_PIXELS", "5000")
+    with pytest.raises(
+        CamkitError, match=r"big.png: .*PIL's own hard limit of 2,000 pixels.*\(5,000\) cannot lift"
+    ):
+        read_image(tmp_path / "big.png")
+    monkeypatch.setenv("CAMKIT_MAX_PIXELS", "1500")  # camkit's own limit refuses first: its message
+    with pytest.raises(CamkitError, match=r"larger than the 1,500-pixel limit"):
+        read_image(tmp_path / "big.png")
