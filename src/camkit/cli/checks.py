@@ -51,3 +51,24 @@ def check_args(args: argparse.Namespace) -> None:
     if getattr(args, "model", None) and (getattr(args, "run", None) or getattr(args, "checkpoint", None)):
         other = "--run" if getattr(args, "run", None) else "--checkpoint"
         raise CamkitError(f"--model {args.model} and {other} name two models; pass one of them")
+
+
+def check_out_file(flag: str, path: str) -> None:
+    """Before the work: refuse an output file that cannot be written (an existing folder, a
+    folder that cannot be created or written to), so the work is not lost at the end."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    out = Path(path)
+    if out.is_dir():
+        raise CamkitError(f"{flag} {path}: a folder; pass a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        why = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror
+        raise CamkitError(f"{flag} {path}: cannot write there ({why}); choose a writable folder") from None

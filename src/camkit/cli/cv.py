@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from camkit.cli.args import add_run_args, run_config
@@ -24,11 +25,15 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from camkit.train.cv import cross_validate
 
-    s = cross_validate(run_config(args), args.folds, progress())
+    cfg = run_config(args)
+    s = cross_validate(cfg, args.folds, progress())
     for r in s["folds"]:
         print(f"fold {r['fold']}: best epoch {r['best_epoch']}, val accuracy {r['val_accuracy']:.4f}")
     print(
         f"val accuracy {s['val_accuracy_mean']:.4f} ± {s['val_accuracy_std']:.4f} over {len(s['folds'])} folds"
     )
     print(f"test (fold {s['test_fold']} checkpoint): top-1 {s['test']['accuracy']:.4f}")
+    print(
+        f"cv folder: {Path(cfg.train.out) / cfg.train.exp_id} (cv.json, config.json, one run folder per fold)"
+    )
     return 0

@@ -63,6 +63,7 @@ def _folders(args: argparse.Namespace) -> int:
     print(f"mean IoU over {len(ious)} masks: {mean:.4f}")
     if args.out:
         write_json(args.out, {"per_image_iou": ious, "miou": mean})
+        print(f"wrote {args.out}")
     return 0
 
 

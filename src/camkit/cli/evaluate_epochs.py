@@ -23,8 +23,12 @@ def run(args: argparse.Namespace) -> int:
 
     res = evaluate_epochs(args.run, args.split, args.device, progress())
     multi = bool(res["epochs"]) and "map" in res["epochs"][0]
-    cols = ("top1", "map", "f1") if multi else ("top1", "top3", "top5")
-    heads = ("exact", "mAP", "F1") if multi else ("top-1", "top-3", "top-5")
+    from camkit.train.config import RunConfig
+
+    classes = RunConfig.load(Path(args.run) / "config.json").model.num_classes
+    ks = [k for k in (1, 3, 5) if k == 1 or k < classes]  # no top-5 of 5 classes or fewer
+    cols = ("top1", "map", "f1") if multi else tuple(f"top{k}" for k in ks)
+    heads = ("exact", "mAP", "F1") if multi else tuple(f"top-{k}" for k in ks)
     print(f"{'epoch':>5} {'loss':>8} " + " ".join(f"{h:>7}" for h in heads))
     for r in res["epochs"]:
         print(f"{r['epoch']:>5} {r['loss']:>8.4f} " + " ".join(f"{r[c]:>7.4f}" for c in cols))

@@ -15,6 +15,7 @@ from camkit.cli.args import (
     add_source_args,
     method_args,
 )
+from camkit.cli.progress import rate_text
 from camkit.cli.sources import model_images, progress
 from camkit.core.errors import CamkitError
 
@@ -62,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
             folder = Path(args.shard_dir) if len(methods) == 1 else Path(args.shard_dir) / m
             c = extract_shards(model, ds, m, folder, args.target, args.batch_size, device, progress(),
                                world=world, meta=meta, layers=layers, **mkw)  # fmt: skip
-            speed = c["written"] / max(time.perf_counter() - t0, 1e-9)
+            speed = rate_text(c["written"], time.perf_counter() - t0)
             print(
                 f"{m}: {c['written']} maps written, {c['skipped']} already there, {c['total']} in all -> {folder} "
-                f"({speed:.0f} images/s over {world.size} rank(s))"
+                f"({speed} over {world.size} rank(s))"
             )
             if out is None or not world.main:
                 continue
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         assert out is not None
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}_{m}{out.suffix}")
         save_maps(path, ms)
-        speed = len(ms) / max(time.perf_counter() - t0, 1e-9)
-        print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path} ({speed:.0f} images/s)")
+        speed = rate_text(len(ms), time.perf_counter() - t0)
+        print(f"{m}: {len(ms)} maps of {tuple(ms.maps.shape[1:])} -> {path} ({speed})")
     cleanup(world)
     return 0

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from camkit.cli.args import add_device_arg, add_layer_arg, add_source_args
+from camkit.cli.checks import check_out_file
 from camkit.cli.options import add_dataclass_args, apply_args
 from camkit.cli.sources import class_name, model_and_data, progress
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from camkit.models.checkpoint import load_checkpoint
     from camkit.wsss.prototypes import build_prototypes
 
+    check_out_file("--out", args.out)  # before the clustering, not after it
     device = resolve_device(args.device)
     data, ckpt = model_and_data(args)
     model, meta = load_checkpoint(ckpt, device=device)

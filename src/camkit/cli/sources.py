@@ -12,13 +12,14 @@ from camkit.core.errors import CamkitError
 
 
 def progress() -> Any:
-    """A tqdm bar on rank 0, nothing on the other ranks of a torchrun job."""
+    """A tqdm bar (log lines when stderr is not a terminal) on rank 0, nothing on the other
+    ranks of a torchrun job."""
     import os
 
-    from camkit.cli.progress import TqdmProgress
+    from camkit.cli.progress import cli_progress
     from camkit.core.progress import NoProgress
 
-    return NoProgress() if os.environ.get("RANK", "0") != "0" else TqdmProgress()
+    return NoProgress() if os.environ.get("RANK", "0") != "0" else cli_progress()
 
 
 def model_and_data(args: argparse.Namespace) -> tuple[Any, Path]:

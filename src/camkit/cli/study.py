@@ -15,7 +15,7 @@ def register(sub: Any) -> None:
         "study",
         help="reproducible studies: equivariance (CAM vs SEG transforms), wsss (TAP/NWC/PaS, LPCAM, ReCAM)",
     )
-    p.add_argument("name", choices=("equivariance", "wsss"))
+    p.add_argument("name", choices=("equivariance", "wsss"), help="which study")
     p.add_argument(
         "--config",
         help="study config JSON (default: recipes/study-equivariance.json's or recipes/study-wsss.json's settings)",

@@ -15,10 +15,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def top_k(scores: dict[str, float], classes: int) -> str:
+    """`` top-3 … top-5 …`` for the k below the class count (top-5 of 5 classes is always 1)."""
+    return "".join(f" top-{k} {scores[f'top{k}']:.4f}" for k in (3, 5) if k < classes and f"top{k}" in scores)
+
+
 def run(args: argparse.Namespace) -> int:
     from camkit.train.loop import train_run
 
-    s = train_run(run_config(args), progress())
+    cfg = run_config(args)
+    s = train_run(cfg, progress())  # sets cfg.model.num_classes from the data
     if "map" in s["val"]:  # multi-label
         line = f"best epoch {s['best_epoch']}: val mAP {s['val']['map']:.4f}"
         if "test" in s:
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         line = f"best epoch {s['best_epoch']}: val accuracy {s['val']['accuracy']:.4f}"
         if "test" in s:
             t = s["test"]
-            line += f" | test top-1 {t['accuracy']:.4f} top-3 {t['top3']:.4f} top-5 {t['top5']:.4f}"
+            line += f" | test top-1 {t['accuracy']:.4f}" + top_k(t, cfg.model.num_classes)
     print(line)
     print(f"run folder: {s['run_dir']}")
     return 0

@@ -90,6 +90,12 @@ def read_image(path: Path) -> Image.Image:
     except FileNotFoundError:
         raise CamkitError(f"{path}: image not found") from None
     except Image.DecompressionBombError as e:
+        hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # PIL refuses these itself, before camkit's check
+        if hard and limit > hard and str(e).startswith("Image size"):
+            raise CamkitError(
+                f"{path}: the image is larger than PIL's own hard limit of {hard:,} pixels, which "
+                f"$CAMKIT_MAX_PIXELS ({limit:,}) cannot lift; downscale the file"
+            ) from None
         raise CamkitError(
             f"{path}: the image is larger than the {limit:,}-pixel limit ({e.args[0] if e.args else ''}; a "
             "decompression bomb guard); raise $CAMKIT_MAX_PIXELS if you trust the file"

@@ -72,6 +72,8 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
             out.append((by_module[id(it)], it))
         elif it in named and it != "":
             out.append((it, named[it]))
+        elif f"backbone.{it}" in named and hasattr(model, "forward_features"):  # a CAMNet: layer2
+            out.append((f"backbone.{it}", named[f"backbone.{it}"]))  # as train's --layer names it
         else:
             raise OptionError(
                 "layers",

@@ -47,6 +47,10 @@ class ModelConfig:
     )
     fc2: bool = option(False, cli=False, help="ReCAM: a second classifier (FC2) on the CAM-masked features")
 
+    def __post_init__(self) -> None:
+        if self.layer and self.layer.startswith("backbone."):  # as extract's layer names it
+            self.layer = self.layer.removeprefix("backbone.")
+
     def arch(self) -> dict[str, object]:
         """The fields that define the parameter shapes (what a checkpoint must match)."""
         spec = get_spec(self.backbone)
