@@ -69,21 +69,46 @@ class ArrayDataset(Dataset):
 
 
 class FileDataset(Dataset):
-    """Images read from disk with PIL, resized to S×S; masks resized with nearest."""
+    """Images read from disk with PIL, resized to S×S; masks resized with nearest.
 
-    def __init__(self, records: list[Record], image_size: int) -> None:
+    A split that fits in ``cache_bytes`` (default :func:`decoded_cache_bytes`: 1 GiB,
+    ``$CAMKIT_DECODED_CACHE_MB``) keeps each decoded, resized sample in memory after its
+    first read, so later epochs skip decoding and resizing; samples are returned as copies,
+    so the cache never changes what a read gives."""
+
+    def __init__(self, records: list[Record], image_size: int, cache_bytes: int | None = None) -> None:
         if not records:
             raise CamkitError("the split is empty; check {root} and the list files", refs={"root": None})
         self.records = records
         self.image_size = image_size
         self.ids = [r.image_id for r in records]
         self.labels = torch.tensor([r.label for r in records], dtype=torch.int64)
+        budget = decoded_cache_bytes() if cache_bytes is None else cache_bytes
+        fits = len(records) * image_size * image_size * 13 <= budget  # float32 RGB + uint8 mask
+        self._cache: list[tuple[torch.Tensor, torch.Tensor] | None] | None = (
+            [None] * len(records) if fits else None
+        )
+
+    @property
+    def cached(self) -> bool:
+        """Whether decoded samples are kept in memory."""
+        return self._cache is not None
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         r = self.records[i]
+        hit = self._cache[i] if self._cache is not None else None
+        if hit is not None:
+            img, mask = hit
+            return _sample(img.clone(), self.labels[i], mask.clone(), r.mask is not None, i, self.image_size)
+        s = self._read(r, i)
+        if self._cache is not None:
+            self._cache[i] = (s["image"].clone(), s["mask"].clone())
+        return s
+
+    def _read(self, r: Record, i: int) -> dict[str, Any]:
         pil = read_image(r.path)
         img = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).float().div_(255.0)
         if r.mask is not None:
@@ -97,6 +122,21 @@ class FileDataset(Dataset):
         else:
             mask = torch.zeros(img.shape[1:], dtype=torch.uint8)
         return _sample(img, self.labels[i], mask, r.mask is not None, i, self.image_size)
+
+
+def decoded_cache_bytes() -> int:
+    """The memory a :class:`FileDataset` may fill with decoded samples: ``$CAMKIT_DECODED_CACHE_MB``
+    megabytes (0 turns the cache off), 1024 by default."""
+    import os
+
+    raw = os.environ.get("CAMKIT_DECODED_CACHE_MB", "1024")
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise CamkitError(
+            f"$CAMKIT_DECODED_CACHE_MB={raw!r}: give a number of megabytes (0: no cache)"
+        ) from None
+    return max(0, int(mb * 2**20))
 
 
 def _sample(
