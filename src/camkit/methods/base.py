@@ -1,7 +1,11 @@
 """The base of every map method: hooks as a context manager, targets, and the shared math.
 
-A method is built on any ``torch.nn.Module`` classifier and one or more target layers named
-as in ``model.named_modules()``. Calling it runs the model once with forward hooks on those
+A method is built on any ``torch.nn.Module`` and one or more target layers named as in
+``model.named_modules()`` (or by a unique suffix, ``"layer4"`` for ``"backbone.layer4"``), or
+``"auto"`` (the default for models other than camkit's CAMNet; the rule is in
+:mod:`camkit.methods.autolayer`). Layers yielding (B, h, w, C) or tokens (B, N, C) are read as
+(B, C, h, w) grids (:mod:`camkit.methods.layouts`), and targets may be class ids or callables
+that score any output (:mod:`camkit.methods.targets`). Calling it runs the model once with forward hooks on those
 layers, resolves the targets, and asks the subclass for one raw map per (sample, target)
 pair at each layer's resolution. The base then upsamples (and, for several layers, fuses)
 the maps to the input size.
@@ -15,6 +19,7 @@ installs and removes the hooks around that single call.
 from __future__ import annotations
 
 import contextlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,9 +29,12 @@ import torch
 from torch import nn
 
 from camkit.core.errors import CamkitError, OptionError, close_matches
-from camkit.core.ops import logits_of, minmax, spatial_size, tensor_sum, upsample
+from camkit.core.ops import minmax, spatial_size, tensor_sum, upsample
+from camkit.methods.autolayer import choose_layer
+from camkit.methods.layouts import Layout, LayoutSpec, layout_of, prefix_tokens_of, resolve_layout
+from camkit.methods.targets import Target, Targets, expand_targets, find_logits, scorers_of, target_scores
 
-Targets = None | int | str | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor
+log = logging.getLogger(__name__)
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
 
 
@@ -52,13 +60,13 @@ class CAMResult:
 def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Module]]:
     """(name, module) for each target layer; a one-line error listing close names otherwise."""
     named = dict(model.named_modules())
-    if layers is None:
+    if layers is None or layers == "auto":
         if "backbone" in named and hasattr(model, "forward_features"):
             return [("backbone", named["backbone"])]
         convs = [n for n, m in named.items() if isinstance(m, nn.Conv2d)]
         raise OptionError(
             "layers",
-            f"required for this model; e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}",
+            f"required for this model (or auto); e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}",
         )
     items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
     if not items:
@@ -74,6 +82,10 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
             out.append((it, named[it]))
         elif f"backbone.{it}" in named and hasattr(model, "forward_features"):  # a CAMNet: layer2
             out.append((f"backbone.{it}", named[f"backbone.{it}"]))  # as train's --layer names it
+        elif len(ends := [n for n in named if n.endswith("." + it)]) == 1:
+            out.append((ends[0], named[ends[0]]))
+        elif ends:
+            raise OptionError("layers", f"ambiguous; give one of {', '.join(ends[:5])}", it)
         else:
             raise OptionError(
                 "layers",
@@ -81,54 +93,6 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
                 it,
             )
     return out
-
-
-def expand_targets(targets: Targets, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Turn a target spec into (sample, class) pairs, each (N,) int64 on ``logits``' device.
-
-    Accepted: None or "pred" (the top class); "topK" (e.g. "top3": the K best classes, best
-    first); an int (that class for every sample); a (B,) sequence/tensor of class ids (one per
-    sample); a (B, K) multi-hot tensor or a list of per-sample class lists (every class present).
-    """
-    b, k = logits.shape
-    dev = logits.device
-    rows = torch.arange(b, device=dev)
-    if targets is None or targets == "pred":
-        return rows, logits.argmax(1)
-    if isinstance(targets, str):
-        if targets.startswith("top") and targets[3:].isdigit() and 1 <= int(targets[3:]) <= k:
-            n = int(targets[3:])
-            return rows.repeat_interleave(n), logits.topk(n, dim=1).indices.flatten()
-        raise OptionError(
-            "targets", f"use pred, topK (K <= {k}), a class id, or class ids per image", targets
-        )
-    if isinstance(targets, int):
-        cls = torch.full((b,), targets, device=dev, dtype=torch.long)
-        return rows, _checked(cls, k)
-    if isinstance(targets, torch.Tensor) and targets.ndim == 2:
-        if tuple(targets.shape) != (b, k):
-            raise CamkitError(f"multi-hot targets must be ({b}, {k}), got {tuple(targets.shape)}")
-        s, c = torch.nonzero(targets.to(dev) > 0, as_tuple=True)
-        return s, c
-    if isinstance(targets, (list, tuple)) and targets and isinstance(targets[0], (list, tuple)):
-        if len(targets) != b:
-            raise CamkitError(f"got target lists for {len(targets)} images but the batch has {b}")
-        samples = [i for i, t in enumerate(targets) for _ in t]
-        classes = [int(x) for t in targets for x in t]
-        return torch.tensor(samples, device=dev, dtype=torch.long), _checked(
-            torch.tensor(classes, device=dev, dtype=torch.long), k
-        )
-    cls = torch.as_tensor(targets, device=dev, dtype=torch.long).flatten()
-    if cls.numel() != b:
-        raise CamkitError(f"got {cls.numel()} target classes for a batch of {b}; give one per image")
-    return rows, _checked(cls, k)
-
-
-def _checked(cls: torch.Tensor, k: int) -> torch.Tensor:
-    if cls.numel() and (int(cls.min()) < 0 or int(cls.max()) >= k):
-        bad = int(cls.max()) if int(cls.max()) >= k else int(cls.min())
-        raise OptionError("targets", f"class id out of range 0..{k - 1}", bad)
-    return cls
 
 
 class CAMMethod(ABC):
@@ -153,39 +117,76 @@ class CAMMethod(ABC):
         target_layers: LayerSpec = None,
         layer_weights: Sequence[float] | None = None,
         batch_size: int = 64,
+        layout: LayoutSpec = "auto",
     ) -> None:
+        """``target_layers``: names, modules, or None / "auto" (CAMNet: its backbone; other
+        models: chosen on the first call, see :mod:`camkit.methods.autolayer`). ``layout``:
+        how the layers' outputs map onto a grid (:func:`camkit.methods.layouts.resolve_layout`)."""
         self.model = model
-        self.layers = resolve_layers(model, target_layers)
-        if layer_weights is not None and len(layer_weights) != len(self.layers):
+        self.layout = layout
+        if not callable(layout):
+            resolve_layout(layout, (1, 1, 1), strict=False)  # a malformed spec fails here
+        named = dict(model.named_modules())
+        self._auto = target_layers in (None, "auto") and not (
+            "backbone" in named and hasattr(model, "forward_features")
+        )
+        self.layers = [] if self._auto else resolve_layers(model, target_layers)
+        if layer_weights is not None and len(layer_weights) != max(1, len(self.layers)):
             raise OptionError("layer_weights", f"{len(layer_weights)} weights for {len(self.layers)} layers")
         self.layer_weights = (
-            list(layer_weights) if layer_weights is not None else [1.0 / len(self.layers)] * len(self.layers)
+            list(layer_weights)
+            if layer_weights is not None
+            else [1.0 / max(1, len(self.layers))] * max(1, len(self.layers))
         )
         self.batch_size = batch_size
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._acts: dict[int, torch.Tensor] = {}
         self._edit: Callable[[int, torch.Tensor], torch.Tensor] | None = None
         self._capture = True
+        self._scorers: list[Target] | None = None
+        self._with = False
+        self._size: tuple[int, int] | None = None
+        self._layouts: dict[int, Layout] = {}
+        self._raw: dict[int, torch.Tensor] = {}  # raw outputs of callable layouts
 
     # -- hooks -------------------------------------------------------------------------------
     def _hook(self, i: int) -> Callable[..., Any]:
         def fn(_m: nn.Module, _inp: Any, out: Any) -> Any:
+            if not self._capture and self._edit is None:
+                return None
             t = out[0] if isinstance(out, (tuple, list)) else out
+            lay = self._layouts[i] = layout_of(self.layout, t.shape, self._size, prefix_tokens_of(self.model))
+            a = lay.to_nchw(t)
+            if lay.kind == "callable":
+                if self._edit is not None:
+                    raise OptionError(
+                        "layout", "a callable cannot feed edited activations back; name the layout"
+                    )
+                if self._capture:
+                    self._acts[i], self._raw[i] = a, t
+                return None
             if self._edit is not None:
-                t = self._edit(i, t)
-                out = t if isinstance(out, torch.Tensor) else (t, *out[1:])
+                a = self._edit(i, a)
             if self._capture:
-                self._acts[i] = t
-            return out if self._edit is not None else None
+                self._acts[i] = a
+            if lay.identity and self._edit is None:
+                return None
+            t = lay.back(a, t)  # the model continues from the grid view: true gradients w.r.t. it
+            return t if isinstance(out, torch.Tensor) else type(out)((t, *out[1:]))
 
         return fn
 
-    def __enter__(self) -> CAMMethod:
+    def _install(self) -> None:
         if not self._handles:
             self._handles = [m.register_forward_hook(self._hook(i)) for i, (_, m) in enumerate(self.layers)]
+
+    def __enter__(self) -> CAMMethod:
+        self._with = True
+        self._install()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._with = False
         self.remove_hooks()
 
     def remove_hooks(self) -> None:
@@ -198,20 +199,26 @@ class CAMMethod(ABC):
     def _active(self) -> Iterator[None]:
         owned = not self._handles
         if owned:
-            self.__enter__()
+            self._install()
         try:
             yield
         finally:
-            self._acts = {}
+            self._acts, self._raw = {}, {}
             self._edit = None
             self._capture = True
+            self._scorers = None
             if owned:
                 self.remove_hooks()
 
     # -- the shared math ----------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of ``x`` with the target activations captured (no capture of perturbed runs)."""
-        return logits_of(self.model(x))
+        """Logits of ``x`` (B, K) with the target activations captured (no capture of perturbed
+        runs); with target callables, their scores (B, T) instead."""
+        self._size = spatial_size(x)
+        out = self.model(x)
+        if self._scorers is not None:
+            return target_scores(self._scorers, out, x.shape[0])
+        return find_logits(out)
 
     def gradients(
         self,
@@ -237,14 +244,24 @@ class CAMMethod(ABC):
         for r in range(rounds):
             sel = torch.nonzero(rank == r, as_tuple=True)[0]
             score = logits[sample[sel], target[sel]].sum()
+            # a callable layout's view is off the model's path: differentiate its raw output
+            # and read the gradient through the same callable (pytorch-grad-cam's way)
+            raw = [
+                self._raw[li] if li in self._raw and self._acts.get(li) is a else a
+                for li, a in enumerate(acts)
+            ]
             grads = torch.autograd.grad(
-                score, acts, retain_graph=True, create_graph=create_graph, allow_unused=True
+                score, raw, retain_graph=True, create_graph=create_graph, allow_unused=True
             )
             for li, g in enumerate(grads):
-                if g is None:
+                lay = self._layouts.get(li)
+                if g is not None and raw[li] is not acts[li]:
+                    g = lay.to_nchw(g)  # type: ignore[union-attr]
+                if g is None or (lay is not None and lay.kind == "tokens" and not bool(g.ne(0).any())):
                     raise OptionError(
                         "layers",
-                        "the output does not depend on this layer; pick one on the path to the logits",
+                        "the output does not depend on this layer's grid; pick one on the path to the "
+                        "logits (for a class-token ViT head: the last block's norm1, or auto)",
                         self.layers[li][0],
                     )
                 out[li] = out[li].index_copy(0, sel, g[sample[sel]])
@@ -273,10 +290,31 @@ class CAMMethod(ABC):
         layer, not normalized; the base upsamples and fuses them (:meth:`fuse`).
         """
 
+    def choose_layers(self, x: torch.Tensor, targets: Targets = None) -> None:
+        """Pick the automatic target layer for inputs like ``x`` (B, 3, H, W) now (the first
+        call does it otherwise); a no-op when the layers are set."""
+        if self.layers:
+            return
+        scorers = scorers_of(targets, x.shape[0])
+
+        def score(out: Any) -> torch.Tensor:
+            if scorers is not None:
+                return target_scores(scorers[:1], out, 1)[0, 0]
+            return find_logits(out)[0].max()
+
+        self.layers = [choose_layer(self.model, x[:1], score, self.layout)]
+        if self._with:
+            self._install()
+
     def __call__(self, x: torch.Tensor, targets: Targets = None, differentiable: bool = False) -> CAMResult:
-        """Maps for ``x`` (B, 3, H, W) and ``targets`` (see :func:`expand_targets`)."""
+        """Maps for ``x`` (B, 3, H, W) and ``targets``: class ids (see :func:`expand_targets`),
+        or a target callable, or a list of B of them (:mod:`camkit.methods.targets`); for
+        callables map n is input n's, ``target`` the callable's index, ``score`` its value."""
+        scorers = scorers_of(targets, x.shape[0])
+        self.choose_layers(x, targets)
         need_grad = self.uses_gradients or differentiable
         with self._active(), torch.set_grad_enabled(need_grad or torch.is_grad_enabled()):
+            self._scorers = scorers
             # an input that requires grad makes every activation require it, also under a frozen
             # backbone, without touching any parameter's requires_grad flag
             x_in = x.detach().requires_grad_(True) if (self.uses_gradients and not x.requires_grad) else x
@@ -290,12 +328,20 @@ class CAMMethod(ABC):
                 )
             acts = [self._acts[i] for i in range(len(self.layers))]
             if not logits.ndim == 2:
-                raise CamkitError(f"the model output has shape {tuple(logits.shape)}; expected (B, K) logits")
-            sample, target = expand_targets(self._targets_in(targets), logits)
+                raise CamkitError(
+                    f"the model output has shape {tuple(logits.shape)}, not (B, K) logits; "
+                    "pass a target callable (camkit.methods.targets) that scores it"
+                )
+            if scorers is None:
+                sample, target = expand_targets(self._targets_in(targets), logits)
+            else:
+                sample = torch.arange(x.shape[0], device=logits.device)
+                target = sample if len(scorers) > 1 else torch.zeros_like(sample)
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
             maps = self.fuse(low, spatial_size(x))
-            score = logits.detach().softmax(1)[sample, target]
+            probs = logits.detach() if scorers is not None else logits.detach().softmax(1)
+            score = probs[sample, target]
         if not differentiable:
             low = [m.detach() for m in low]
             maps = maps.detach()

@@ -67,7 +67,7 @@ class CAM(CAMMethod):
         **kw: Any,
     ) -> None:
         super().__init__(model, target_layers, **kw)
-        if len(self.layers) != 1:
+        if len(self.layers) > 1:  # none yet: chosen automatically on the first call
             raise OptionError("method", f"takes one target layer, got {len(self.layers)}", self.name)
         self.classifier = classifier
         self._fc: nn.Linear | None = None  # found on the first call, then reused
