@@ -134,6 +134,14 @@ def test_boxes_labels_and_rescaling(tmp_path: Path) -> None:
         build_split(c, "test")
 
 
+def test_resize_box_matches_wsolevaluations_own_cases() -> None:
+    from camkit.data.sources.wsol import resize_box
+
+    # evaluation_test.py: test_resize_bbox_case and test_resize_bbox_degenerate
+    assert resize_box((1, 2, 4, 3), (10, 20), (35, 10)).tolist() == [3, 1, 14, 1]
+    assert resize_box((1, 2, 1, 2), (3, 3), (3, 3)).tolist() == [1, 2, 1, 2]
+
+
 def indicator(box: list[int]) -> torch.Tensor:
     m = torch.zeros((S, S))
     m[box[1] : box[3] + 1, box[0] : box[2] + 1] = 1

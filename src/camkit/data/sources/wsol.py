@@ -231,23 +231,25 @@ def wsol_items(root: Path, meta: Path, mask_root: Path, split: str, num_classes:
     return out
 
 
-def resize_box(box: np.ndarray, size: tuple[int, int], side: int) -> np.ndarray:
-    """wsolevaluation's ``resize_bbox``: (x0, y0, x1, y1) in a W×H image -> in a side×side one."""
-    w, h = size
-    return np.array(
-        [int(box[0] * side / w), int(box[1] * side / h), int(box[2] * side / w), int(box[3] * side / h)]
-    )
+def resize_box(box: np.ndarray | tuple[int, ...], size: tuple[int, int], new: tuple[int, int]) -> np.ndarray:
+    """wsolevaluation's ``resize_bbox``: (x0, y0, x1, y1) in a W×H image -> in a new W'×H' one."""
+    (w, h), (nw, nh) = size, new
+    return np.array([int(box[0] * nw / w), int(box[1] * nh / h), int(box[2] * nw / w), int(box[3] * nh / h)])
 
 
 def _binary(path: Path, side: int) -> torch.Tensor:
-    """A mask file as (side, side) bool, nearest-resized (wsolevaluation: grey > 0.5)."""
+    """A mask file as (side, side) bool: grey > 0, resized with OpenCV's nearest-neighbour
+    exactly as wsolevaluation's ``load_mask_image`` (torch's nearest picks other pixels)."""
+    import cv2
+
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("L")) > 0
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CamkitError(f"{path}: cannot read this mask ({e.__class__.__name__}); replace it") from None
-    t = torch.from_numpy(arr)[None, None].float()
-    return F.interpolate(t, size=(side, side), mode="nearest")[0, 0] > 0.5
+    return torch.from_numpy(
+        cv2.resize(arr.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST) > 0
+    )
 
 
 class WsolDataset(Dataset):
@@ -267,7 +269,7 @@ class WsolDataset(Dataset):
         self.gt_boxes: list[np.ndarray] | None = None
         if has_boxes:
             self.gt_boxes = [
-                np.stack([resize_box(b, it.size, self.image_size) for b in it.boxes])
+                np.stack([resize_box(b, it.size, (self.image_size, self.image_size)) for b in it.boxes])
                 if it.boxes is not None else np.zeros((0, 4), np.int64)
                 for it in items
             ]  # fmt: skip
