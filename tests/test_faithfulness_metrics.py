@@ -114,3 +114,26 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("photos")
     Image.fromarray(skimage.data.chelsea()).save(d / "cat.png")
     return d
+
+
+def test_run_on_the_benchmark_with_masks_and_its_report(fake_fmnist: Path, tmp_path: Path) -> None:
+    from camkit.apps.report import report
+    from camkit.train.config import RunConfig
+    from camkit.train.loop import train_run
+
+    cfg = RunConfig.from_dict({
+        "data": {"dataset": "fashion", "root": str(fake_fmnist), "n_train": 64, "n_val": 16, "n_test": 16},
+        "train": {"epochs": 1, "batch_size": 32, "out": str(tmp_path), "exp_id": "tiny"},
+    })  # fmt: skip
+    train_run(cfg)
+    run_dir = tmp_path / "tiny"
+    p = run_here("faithfulness", "--run", str(run_dir), "--method", "cam,grad-cam", "--metric",
+                 "pointing,energy,relevance-mass,relevance-rank,mprt", "--mprt-steps", "2", "--num", "8",
+                 "--out", str(run_dir / "faithfulness.json"))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    r = json.loads((run_dir / "faithfulness.json").read_text())["methods"]
+    for m in ("cam", "grad-cam"):  # every benchmark image has a mask: nothing skipped
+        assert r[m]["pointing_skipped"] == 0 and 0 <= r[m]["pointing_accuracy"] <= 1
+        assert 0 < r[m]["energy_pointing"] <= 1 and 0 < r[m]["relevance_rank"] <= 1
+    page = report(run_dir, tmp_path / "r.html", methods=["cam"], num=2).read_text()
+    assert "Faithfulness" in page and "pointing_accuracy" in page and "randomized up to" in page
