@@ -82,6 +82,7 @@ def report(
             sections += _seed_sections(per_method, ds, names, tmp, num, alpha, cmap)
         else:
             sections += _map_sections(per_method, ds, names, tmp, num, alpha, cmap)
+        sections += faithfulness_sections(run_dir)
         H.write_page(out, f"camkit report: {run_dir.name} ({split})", sections)
     return out
 
@@ -239,6 +240,30 @@ def _seed_sections(per_method: list[tuple[str, Any]], ds: Any, names: list[str],
         ),
         ("Per class and galleries (worst first)", "".join(blocks)),
     ]
+
+
+def faithfulness_sections(run_dir: Path) -> list[tuple[str, str]]:
+    """A "Faithfulness" section per ``faithfulness*.json`` in the run folder (written by
+    ``camkit faithfulness --out``): one row per score, one column per method, and the MPRT
+    steps."""
+    out = []
+    for f in sorted(run_dir.glob("faithfulness*.json")):
+        r = json.loads(f.read_text())
+        methods = r.get("methods") or {}
+        if not methods:
+            continue
+        names = list(methods)
+        keys = [k for k, v in methods[names[0]].items() if not isinstance(v, (dict, list))]
+        body = f"<p>{H.esc(f.name)}: {H.esc(r.get('images'))} images of {H.esc(r.get('split'))}</p>"
+        body += H.table(["score", *names], [[k, *[methods[m].get(k) for m in names]] for k in keys])
+        steps = [[m, s["modules"], s["count"], s["spearman"], s["ssim"]]
+                 for m in names for s in methods[m].get("mprt_steps", [])]  # fmt: skip
+        if steps:
+            body += "<h3>MPRT, cascading from the output</h3>" + H.table(
+                ["method", "randomized up to", "modules", "Spearman", "SSIM"], steps
+            )
+        out.append(("Faithfulness" if f.name == "faithfulness.json" else f"Faithfulness ({f.stem})", body))
+    return out
 
 
 def _study_report(study_dir: Path, out: Path) -> Path:

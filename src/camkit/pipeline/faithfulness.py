@@ -1,9 +1,15 @@
-"""Faithfulness of map methods over a dataset: deletion and insertion AUC (Petsiuk et al.),
-Average Drop and Increase in Confidence (Chattopadhay et al.), averaged over the images."""
+"""Faithfulness and sanity of map methods over a dataset.
+
+Each method's maps are computed batch by batch (min-max normalized to [0, 1] at image size)
+and handed to the metrics asked for, by name, from the registry in
+:mod:`camkit.pipeline.faith_metrics`: deletion and insertion AUC, Average Drop / Increase in
+Confidence, ROAD, the pointing games, relevance mass and rank, MPRT and random logit. Mask
+metrics skip (and count) the images without an object mask.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,71 +17,91 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from camkit.core.errors import CamkitError
 from camkit.core.ops import minmax
 from camkit.core.progress import Progress
 from camkit.methods import get_method, method_options
-from camkit.metrics.faithfulness import average_drop_increase, deletion_insertion
 from camkit.pipeline.extract import resolve_targets
+from camkit.pipeline.faith_metrics import FaithBatch, build_metric, get_metric
 
-
-@dataclass
-class MethodFaithfulness:
-    """One method's means over the images (AUCs in [0, 1]; Average Drop and Increase in
-    Confidence in percent)."""
-
-    deletion_auc: float
-    insertion_auc: float
-    average_drop: float
-    increase_in_confidence: float
+DEFAULT_METRICS = ("deletion", "insertion", "average-drop")
 
 
 @dataclass
 class FaithfulnessResult:
-    """Per-method scores over ``images`` images with ``steps`` deletion/insertion steps."""
+    """Per-method scores over ``images`` images: ``methods[name]`` maps each score's key
+    (``deletion_auc``, ``road_combined``, ``pointing_accuracy``, ...) to its mean."""
 
     images: int
     steps: int
-    methods: dict[str, MethodFaithfulness] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _explainer(
+    method: str, layers: Sequence[str] | None, options: dict[str, Any]
+) -> Callable[..., torch.Tensor]:
+    """explain(model, images, targets) -> (B, H, W) min-max maps of ``method`` on any model."""
+    cache: dict[int, Any] = {}
+
+    def explain(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if id(model) not in cache:  # one method object per model (hooks live only during a call)
+            cache.clear()
+            cache[id(model)] = get_method(method)(model, layers, **method_options(method, options))
+        return minmax(cache[id(model)](x, targets).maps)
+
+    return explain
 
 
 def method_faithfulness(
     model: nn.Module,
     ds: Dataset,
     method: str,
+    metrics: Sequence[str] = DEFAULT_METRICS,
     layers: Sequence[str] | None = None,
     target: str = "pred",
-    steps: int = 50,
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    metric_options: dict[str, Any] | None = None,
     **options: Any,
-) -> tuple[MethodFaithfulness, int]:
-    """Score one method over ``ds`` (samples with ``image`` (3, H, W) and ``label``); returns
-    the means and the number of images. ``options`` go to the method's constructor (only those
-    it takes)."""
-    sums = dict.fromkeys(("deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"), 0.0)
-    n = 0
+) -> tuple[dict[str, Any], int]:
+    """Score one method over ``ds`` (samples with ``image`` (3, H, W), ``label`` and, for the
+    mask metrics, ``mask`` (H, W)); returns the metrics' scores and the number of images.
+    ``options`` go to the method's constructor (only those it takes), ``metric_options`` to
+    the metrics' (``steps``, ``percentiles``, ``tolerance``, ``mprt_steps``, ``seed``)."""
+    scorers = [build_metric(name, metric_options or {}) for name in metrics]
+    explain = _explainer(method, layers, options)
+    m = get_method(method)(model, layers, **method_options(method, options))
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
+    n = 0
     if progress is not None:
         progress.start(len(loader), f"faithfulness {method}")
-    with get_method(method)(model, layers, **method_options(method, options)) as m:
-        for batch in loader:
-            x = batch["image"].to(device)  # (B, 3, H, W)
-            tgt = resolve_targets(target, batch["label"].to(device))
-            r = m(x, "pred" if tgt is None else tgt)
-            maps = minmax(r.maps)  # (B, h, w) in [0, 1]
-            for mode in ("deletion", "insertion"):
-                auc = deletion_insertion(model, x, maps, r.target, mode, steps=steps)["auc"]
-                sums[f"{mode}_auc"] += float(auc.sum())
-            adic = average_drop_increase(model, x, maps, r.target)
-            sums["average_drop"] += adic["average_drop"] * len(x)
-            sums["increase_in_confidence"] += adic["increase_in_confidence"] * len(x)
-            n += len(x)
-            if progress is not None:
-                progress.advance(1)
+    for batch in loader:
+        labels = batch["label"]
+        if labels.ndim != 1:
+            raise CamkitError("faithfulness scores single-label data; this split is multi-label")
+        x = batch["image"].to(device)  # (B, 3, H, W)
+        labels = labels.to(device)
+        tgt = resolve_targets(target, labels)
+        r = m(x, "pred" if tgt is None else tgt)
+        masks = (
+            batch["mask"].to(device).bool() if "mask" in batch else torch.zeros_like(r.maps, dtype=torch.bool)
+        )
+        if "has_mask" in batch:
+            masks &= batch["has_mask"].to(device).bool()[:, None, None]
+        fb = FaithBatch(model, x, minmax(r.maps), r.target, labels, masks, explain, int(r.logits.shape[1]))
+        for s in scorers:
+            s.update(fb)
+        n += len(x)
+        if progress is not None:
+            progress.advance(1)
     if progress is not None:
         progress.close()
-    return MethodFaithfulness(**{k: v / max(n, 1) for k, v in sums.items()}), n
+    out: dict[str, Any] = {}
+    for s in scorers:
+        out.update(s.compute())
+    return out, n
 
 
 def faithfulness(
@@ -88,15 +114,22 @@ def faithfulness(
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     progress: Any = None,
+    *,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    metric_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> FaithfulnessResult:
-    """Score each of ``methods`` over ``ds`` with the model in eval mode. ``progress`` is a
-    callable returning a fresh :class:`Progress` per method (or None)."""
+    """Score each of ``methods`` with each of ``metrics`` over ``ds``, the model in eval mode.
+    ``steps``: deletion/insertion steps; ``progress``: a callable returning a fresh
+    :class:`Progress` per method (or None)."""
+    for name in metrics:
+        get_metric(name)  # unknown names fail before any work
     model.eval()
-    res = FaithfulnessResult(images=0, steps=steps)
+    res = FaithfulnessResult(images=0, steps=steps, metrics=list(metrics))
+    mopts = {"steps": steps, **(metric_options or {})}
     for name in methods:
         bar = progress() if progress is not None else None
         res.methods[name], res.images = method_faithfulness(
-            model, ds, name, layers, target, steps, batch_size, device, bar, **options
+            model, ds, name, metrics, layers, target, batch_size, device, bar, mopts, **options
         )
     return res
