@@ -14,7 +14,7 @@ from PIL import Image
 from camkit.models.camnet import CAMNet, ModelConfig
 from camkit.models.checkpoint import save_checkpoint
 from camkit.train.config import RunConfig
-from cli_helpers import assert_one_line_error, run_here
+from cli_helpers import assert_one_line_error, run, run_here
 
 TINY = ["--n-train", "8", "--n-val", "4", "--n-test", "4", "--epochs", "1", "--image-size", "32"]
 
@@ -115,6 +115,15 @@ def test_one_line_error(work: Path, case: str) -> None:
     assert sorted(p.name for p in (work / "runs").iterdir()) == before  # no debris
 
 
+def test_unreadable_resume_state_prints_only_the_error(work: Path) -> None:
+    """In a new process (pytest would catch the warning in this one): torch's warning about
+    the foreign pickle, with its source line, no longer precedes the one-line error."""
+    argv = [a.replace("{w}", str(work)) for a in CASES["resume-state-unreadable"][0]]
+    p = run(*argv)
+    assert_one_line_error(p, "corrupt/last.pt", "resume state")
+    assert "Unpickler" not in p.stderr and "Warning" not in p.stderr
+
+
 def test_explain_duplicate_stems_write_distinct_overlays(work: Path, tmp_path: Path) -> None:
     imgs = [str(work / "dup" / s / "img.png") for s in ("x", "y")]
     p = run_here(
@@ -124,3 +133,18 @@ def test_explain_duplicate_stems_write_distinct_overlays(work: Path, tmp_path: P
     overlays = sorted((tmp_path / "e" / "overlays").iterdir())
     assert [o.name for o in overlays] == ["x_img_cam.png", "y_img_cam.png"]
     assert overlays[0].read_bytes() != overlays[1].read_bytes()
+
+
+def test_raised_pixel_limit_error_names_pil_limit(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$CAMKIT_MAX_PIXELS above PIL's own hard limit: the one line names PIL's limit instead of
+    claiming the image is larger than camkit's raised one."""
+    Image.new("RGB", (64, 64)).save(tmp_path / "big.png")  # 4,096 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL itself refuses above 2,000
+    monkeypatch.setenv("CAMKIT_MAX_PIXELS", "5000")
+    p = run_here(
+        "explain", str(tmp_path / "big.png"), "--run", str(work / "runs" / "a"), "--out", str(tmp_path / "e")
+    )
+    assert_one_line_error(p, "big.png", "PIL's own hard limit of 2,000 pixels")
+    assert "larger than the 5,000-pixel limit" not in p.stderr

@@ -58,7 +58,8 @@ class LogProgress:
         eta = ""
         if 0 < self.n < self.total:
             eta = f", about {spent * (self.total - self.n) / self.n:.0f} s left"
-        return f"{self.desc}: {done} after {spent:.0f} s, {rate_text(self.n, spent, 'steps')}{eta}"
+        rate = f", {rate_text(self.n, spent, 'steps')}" if self.n else ""
+        return f"{self.desc}: {done} after {spent:.0f} s{rate}{eta}"
 
     def advance(self, n: int = 1, **info: Any) -> None:
         self.n += n
