@@ -181,6 +181,8 @@ def test_layout_detection_rules() -> None:
     assert resolve_layout("auto", (2, 96, 7, 7), (224, 224)).kind == "nchw"
     assert resolve_layout("auto", (2, 7, 14, 96), (112, 224)).kind == "nhwc"
     assert resolve_layout("tokens:3", (2, 67, 32)).grid == (8, 8)
+    assert resolve_layout("auto", (2, 8, 4, 6, 6), (24, 24)).identity  # a volume
+    assert resolve_layout("nchw", (2, 4, 5, 7), (24, 24)).identity  # as told, whatever the shape
     t = torch.randn(2, 67, 32)
     lay = resolve_layout("tokens:3", t.shape)
     assert torch.equal(lay.back(lay.to_nchw(t), t), t)  # the rebuilt output is the output
