@@ -85,7 +85,7 @@ def test_explain_own_checkpoint_and_errors(tiny_runs: dict[str, Path], photos: P
     assert_one_line_error(
         run_here("explain", str(tmp_path / "missing.png"), "--model", "efficientnet_lite0"), "missing.png"
     )
-    assert_one_line_error(run_here("explain", str(photos)), "--model")
+    assert_one_line_error(run_here("explain", str(photos), "--model", "resnet9"), "--model resnet9")
 
 
 def test_report_single_and_multi_label(tiny_runs: dict[str, Path], tmp_path: Path) -> None:

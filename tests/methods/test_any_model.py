@@ -8,6 +8,10 @@ of tests/methods/test_peers.py).
 
 from __future__ import annotations
 
+import gc
+import os
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +20,7 @@ from torch import nn
 from camkit.core.errors import CamkitError, OptionError
 from camkit.methods import get_method
 from camkit.methods.layouts import resolve_layout
+from camkit.methods.targets import ClassTarget
 
 timm = pytest.importorskip("timm")
 pgc = pytest.importorskip("pytorch_grad_cam")
@@ -176,6 +181,8 @@ def test_layout_detection_rules() -> None:
     assert resolve_layout("auto", (2, 96, 7, 7), (224, 224)).kind == "nchw"
     assert resolve_layout("auto", (2, 7, 14, 96), (112, 224)).kind == "nhwc"
     assert resolve_layout("tokens:3", (2, 67, 32)).grid == (8, 8)
+    assert resolve_layout("auto", (2, 8, 4, 6, 6), (24, 24)).identity  # a volume
+    assert resolve_layout("nchw", (2, 4, 5, 7), (24, 24)).identity  # as told, whatever the shape
     t = torch.randn(2, 67, 32)
     lay = resolve_layout("tokens:3", t.shape)
     assert torch.equal(lay.back(lay.to_nchw(t), t), t)  # the rebuilt output is the output
@@ -256,3 +263,42 @@ def test_a_target_returning_more_than_one_score_per_sample(x: torch.Tensor) -> N
         OptionError, match=r"^targets=.*: the target callable returned shape \(2, 10\) for a batch of 2"
     ):
         get_method("grad-cam")(tiny_vit(), "blocks.1.norm1")(x, lambda out: out)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+def test_a_long_loop_over_a_vit_keeps_memory_flat() -> None:
+    """Up to 1,000 calls (or ~10 s) on a ViT, automatic layer, token layout, class ids and a
+    target callable in turn: RSS stays flat, no tensor outlives its call, no hook is left (and
+    CUDA memory stays flat when a GPU is there)."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    model = tiny_vit().to(dev)
+    x = torch.rand(2, 3, SIZE, SIZE, device=dev)
+    method = get_method("grad-cam")(model)
+    target = ClassTarget(3)
+
+    def live_tensors() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if torch.is_tensor(o))
+
+    with method:
+        for i in range(50):
+            method(x, CLASSES if i % 2 else target)
+        base, rss0 = live_tensors(), _rss_mb()
+        cuda0 = torch.cuda.memory_allocated() if dev == "cuda" else 0
+        start, n = time.perf_counter(), 0
+        while n < 1000 and time.perf_counter() - start < 10:
+            method(x, CLASSES if n % 2 else target)
+            n += 1
+        growth = _rss_mb() - rss0
+        assert live_tensors() <= base + 2
+        if dev == "cuda":
+            assert torch.cuda.memory_allocated() <= cuda0
+    print(f"{n} calls, RSS {rss0:.1f} MB -> +{growth:.2f} MB")
+    assert n >= 100, n
+    assert growth < 8, f"RSS grew {growth:.1f} MB over {n} calls"
+    assert all(not m._forward_hooks for m in model.modules())

@@ -46,7 +46,9 @@ def explain(
 
     Writes under ``out_dir``: ``comparison.png`` (images x methods), per method
     ``<m>_grid.png`` (top-3 in each title), ``<m>_compact.png`` and ``<m>_strip.png``,
-    ``overlays/<image>_<m>.png``, ``predictions.json`` and ``index.html``. Returns the predictions.
+    ``overlays/<image>_<m>.png``, ``predictions.json`` and ``index.html``. Returns the predictions
+    and, under ``layers``, each method's target layer names (``layers`` None: the backbone of
+    a CAMNet, the automatic layer of any other model).
     """
     for m in methods:
         get_method(m)
@@ -69,10 +71,12 @@ def explain(
     ]  # fmt: skip
     out_dir = Path(out_dir)
     maps: dict[str, torch.Tensor] = {}
+    chosen: dict[str, list[str]] = {}
     progress.start(len(methods), "methods")
     for m in methods:
         with get_method(m)(model, layers, **method_options(m, method_kw)) as cam:
             r = cam(images, top_c[:, 0])
+            chosen[m] = [name for name, _ in cam.layers]
         maps[m] = minmax(r.maps).cpu()
         progress.advance(1)
     progress.close()
@@ -89,7 +93,7 @@ def explain(
             save_png(out_dir / "overlays" / f"{ids[i]}_{m}.png", p)
     write_json(
         out_dir / "predictions.json",
-        {"images": [str(p) for p in paths], "methods": list(methods), "top_k": preds},
+        {"images": [str(p) for p in paths], "methods": list(methods), "layers": chosen, "top_k": preds},
     )
     sections = [
         ("Predictions", "".join(
@@ -104,4 +108,4 @@ def explain(
         ("Inputs", "".join(H.figure(to_uint8_image(images[i]), ids[i], 160) for i in range(len(paths)))),
     ]  # fmt: skip
     H.write_page(out_dir / "index.html", "camkit explain", sections)
-    return {"images": [str(p) for p in paths], "top_k": preds, "out": str(out_dir)}
+    return {"images": [str(p) for p in paths], "top_k": preds, "out": str(out_dir), "layers": chosen}

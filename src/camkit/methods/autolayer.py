@@ -5,8 +5,9 @@ The rule: run one forward and one backward of the score on the first input, with
 hooked, and pick the **last module to finish whose output has a spatial grid of at least
 7 × 7 (in the layout, see :mod:`camkit.methods.layouts`) and a non-zero gradient of the score
 on that grid**. Linear, identity, dropout and normalization-free pass-through modules are
-skipped, as are attention blocks and everything inside them (their outputs are not feature
-maps). When several modules return the same tensor (a block and its container), the outermost
+skipped, as are attention blocks and output heads (modules named ``classifier``, ``head``,
+``heads``, ``roi_heads``, ``rpn``, ``fc``) with everything inside them: their outputs are
+scores or attention internals, not feature maps. When several modules return the same tensor (a block and its container), the outermost
 is kept, so a ResNet gives ``layer4``, a ViT with a class-token head ``blocks.11.norm1`` (the
 last block's output reaches the head only through the class token), a Swin ``norm``.
 """
@@ -36,9 +37,17 @@ SKIP_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+#: output heads (scores, not features): skipped with everything inside them
+HEAD_NAMES = ("classifier", "aux_classifier", "head", "heads", "roi_heads", "rpn", "fc")
+
+
 def _is_attention(name: str, module: nn.Module) -> bool:
     last = name.rsplit(".", 1)[-1].lower()
     return "attention" in type(module).__name__.lower() or last in ("attn", "attention", "self_attn")
+
+
+def _is_head(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in HEAD_NAMES
 
 
 def candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -51,7 +60,7 @@ def candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
             continue
         if any(name.startswith(p + ".") for p in inside):
             continue
-        if _is_attention(name, m):
+        if _is_attention(name, m) or _is_head(name):
             inside.append(name)
             continue
         if isinstance(m, SKIP_TYPES) or "droppath" in type(m).__name__.lower():

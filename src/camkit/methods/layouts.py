@@ -5,6 +5,7 @@ vision tower yield tokens (B, N, C): K extra tokens (class, distillation, regist
 of an h × w patch grid, N = K + h·w (``tokens``; ``tokens:K`` fixes K). ``auto`` reads the
 layout from the shape and the input size:
 
+* 5-D: a volume (B, C, D, h, w), read as it is;
 * 4-D: NCHW when dims 2, 3 have the input's aspect ratio, NHWC when dims 1, 2 have it and
   dims 2, 3 do not (both: NCHW);
 * 3-D: tokens, with K the model's ``num_prefix_tokens`` when it has one (timm), else the
@@ -129,6 +130,8 @@ def resolve_layout(
         raise OptionError(
             "layout", "use auto, nchw, nhwc, tokens, tokens:K (K extra tokens) or a callable", spec
         )
+    if nd == 5 and kind in ("auto", "nchw"):
+        return Layout("nchw")  # a volume (B, C, D, h, w): the methods read it as it is
     if nd == 4 and kind in ("auto", "nchw", "nhwc"):
         nchw, nhwc = _aspect_ok(shape[2], shape[3], size), _aspect_ok(shape[1], shape[2], size)
         if kind == "nhwc" or (kind == "auto" and nhwc and not nchw):

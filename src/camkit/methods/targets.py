@@ -224,11 +224,15 @@ class BoxScoreTarget:
         for det in output:
             s = det["scores"].new_zeros(())
             if len(det["boxes"]):
-                ious = box_iou(self.boxes.to(det["boxes"].device), det["boxes"])
+                wanted = self.boxes.to(det["boxes"].device)
+                with torch.no_grad():
+                    best = box_iou(wanted, det["boxes"]).max(dim=1)
                 for j, label in enumerate(self.labels):
-                    k = int(ious[j].argmax())
-                    if float(ious[j, k]) > self.iou_threshold and int(det["labels"][k]) == label:
-                        s = s + ious[j, k] + det["scores"][k]
+                    k = int(best.indices[j])
+                    if float(best.values[j]) > self.iou_threshold and int(det["labels"][k]) == label:
+                        # the IoU of the matched pair only: degenerate boxes elsewhere (zero
+                        # union) would put NaNs in the gradient of the full matrix
+                        s = s + box_iou(wanted[j : j + 1], det["boxes"][k : k + 1])[0, 0] + det["scores"][k]
             scores.append(s)
         return torch.stack(scores)
 
