@@ -44,6 +44,7 @@ def up(m: torch.Tensor) -> torch.Tensor:
         ("layercam", None),
         ("xgrad-cam", lambda cam, a: torch.relu(cam / 24)),  # sum_ij A/sum(A) · w/dhw = w/dhw
         ("fem", None),
+        ("grad-cam++", None),
     ],
 )
 def test_closed_forms_on_volumes(case, name: str, expected) -> None:
@@ -53,6 +54,12 @@ def test_closed_forms_on_volumes(case, name: str, expected) -> None:
     if name == "layercam":  # ReLU(sum_k ReLU(w_k/dhw) A_k)
         w = model.fc.weight.detach()[[0, 1]]
         exp = torch.relu(torch.einsum("nkdhw,nk->ndhw", a, torch.relu(w) / 24))
+    elif (
+        name == "grad-cam++"
+    ):  # g = w/dhw everywhere: alpha = g²/(2g² + sum(A) g³), w = dhw · alpha · ReLU(g)
+        g = model.fc.weight.detach()[[0, 1]] / 24
+        alpha = g**2 / (2 * g**2 + a.sum((2, 3, 4)) * g**3 + 1e-6)
+        exp = torch.relu(torch.einsum("nkdhw,nk->ndhw", a, 24 * alpha * torch.relu(g)))
     elif name == "fem":
         flat = a.flatten(2)
         wk = (flat > (flat.mean(2) + 2 * flat.std(2, correction=0))[..., None]).float().mean(2)
@@ -66,6 +73,9 @@ def test_closed_forms_on_volumes(case, name: str, expected) -> None:
 def test_fullgrad_and_eigen_on_volumes(case) -> None:
     model, x, a, _ = case
     assert get_method("fullgrad")(model)(x, [0, 1]).maps.shape == (2, 4, 6, 8)
+    for name in ("kpca-cam", "eigengrad-cam"):
+        r = get_method(name)(model, "features")(x, [0, 1])
+        assert r.low[0].shape == (2, 2, 3, 4) and r.maps.shape == (2, 4, 6, 8)
     e = get_method("eigen-cam")(model, "features")(x, [0, 1])
     assert e.low[0].shape == (2, 2, 3, 4)
     # a 3-channel activation whose channels are all the same map: the first component is that map, centred
