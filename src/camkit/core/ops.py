@@ -38,13 +38,15 @@ def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
     return functools.reduce(operator.add, terms)
 
 
-def upsample(maps: torch.Tensor, size: tuple[int, int] | int) -> torch.Tensor:
-    """Bilinear upsampling (align_corners=False) of (B, h, w) maps to (B, H, W)."""
+def upsample(maps: torch.Tensor, size: tuple[int, ...] | int) -> torch.Tensor:
+    """Bilinear upsampling (align_corners=False) of (B, h, w) maps to (B, H, W); trilinear of
+    (B, d, h, w) volumes to (B, D, H, W) when ``size`` is (D, H, W)."""
     if isinstance(size, int):
         size = (size, size)
-    if tuple(maps.shape[-2:]) == tuple(size):
+    if tuple(maps.shape[-len(size) :]) == tuple(size):
         return maps
-    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    mode = "trilinear" if len(size) == 3 else "bilinear"
+    return F.interpolate(maps[:, None], size=tuple(size), mode=mode, align_corners=False)[:, 0]
 
 
 def binarize(maps: torch.Tensor, threshold: float) -> torch.Tensor:

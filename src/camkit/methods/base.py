@@ -339,7 +339,7 @@ class CAMMethod(ABC):
                 target = sample if len(scorers) > 1 else torch.zeros_like(sample)
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
-            maps = self.fuse(low, spatial_size(x))
+            maps = self.fuse(low, spatial_size(x) if x.ndim == 4 else tuple(x.shape[2:]))  # 3-D: (D, H, W)
             probs = logits.detach() if scorers is not None else logits.detach().softmax(1)
             score = probs[sample, target]
         if not differentiable:
@@ -351,16 +351,17 @@ class CAMMethod(ABC):
     def _targets_in(targets: Targets) -> Targets:
         return targets
 
-    def fuse(self, low: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """One layer: upsample. Several: weighted sum of min-max normalized, upsampled maps."""
+    def fuse(self, low: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+        """One layer: upsample. Several: weighted sum of min-max normalized, upsampled maps.
+        ``size``: the input's (H, W), or (D, H, W) for 3-D inputs."""
         if len(low) == 1:
             return upsample(low[0], size)
         return tensor_sum(w * upsample(minmax(m), size) for w, m in zip(self.layer_weights, low, strict=True))
 
 
 def weighted_sum(acts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum_k weights[n, k] · acts[n, k]: (N, C, h, w), (N, C) -> (N, h, w)."""
-    return torch.einsum("nchw,nc->nhw", acts, weights.to(acts.dtype))
+    """sum_k weights[n, k] · acts[n, k]: (N, C, *grid), (N, C) -> (N, *grid) (2-D or 3-D grid)."""
+    return torch.einsum("nc...,nc->n...", acts, weights.to(acts.dtype))
 
 
 def find_classifier(model: nn.Module, channels: int, classifier: str | nn.Module | None) -> nn.Linear:

@@ -16,8 +16,8 @@ from camkit.methods.registry import register
 
 
 def first_component(a: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w) -> (N, h, w): projection on the first principal component, sign-fixed."""
-    n, c, h, w = a.shape
+    """(N, C, *grid) -> (N, *grid): projection on the first principal component, sign-fixed."""
+    n = a.shape[0]
     x = a.flatten(2).transpose(1, 2).double()  # (N, hw, C)
     x = x - x.mean(dim=1, keepdim=True)
     _, _, vh = torch.linalg.svd(x, full_matrices=False)
@@ -26,7 +26,7 @@ def first_component(a: torch.Tensor) -> torch.Tensor:
     ref = ref - ref.mean(1, keepdim=True)
     sign = torch.sign((proj[..., 0] * ref).sum(1))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-    return (proj[..., 0] * sign[:, None]).view(n, h, w).to(a.dtype)
+    return (proj[..., 0] * sign[:, None]).view(n, *a.shape[2:]).to(a.dtype)
 
 
 @register("eigen-cam")

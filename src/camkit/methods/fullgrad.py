@@ -12,6 +12,7 @@ bias, as in pytorch-grad-cam; ``result.low`` holds the one fused map at input re
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -60,6 +61,8 @@ class FullGrad(CAMMethod):
     needs = "one backward (every bias layer)"
 
     def __init__(self, model: nn.Module, target_layers: LayerSpec = None, **kw: Any) -> None:
+        if "layout" in inspect.signature(CAMMethod.__init__).parameters:
+            kw.setdefault("layout", "nchw")  # read the outputs as they are (a base with layouts)
         super().__init__(model, bias_layers(model) if target_layers is None else target_layers, **kw)
         self._x: torch.Tensor | None = None
         self._pre: dict[int, torch.Tensor] = {}

@@ -20,8 +20,8 @@ class GradCAM(CAMMethod):
     uses_gradients = True
 
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """(N, C, h, w) activations and gradients -> (N, C) weights."""
-        return g.mean(dim=(2, 3))
+        """(N, C, *grid) activations and gradients (2-D or 3-D grid) -> (N, C) weights."""
+        return g.flatten(2).mean(2)
 
     def compute(
         self,

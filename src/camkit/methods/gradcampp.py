@@ -23,7 +23,7 @@ class GradCAMPlusPlus(GradCAM):
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         g2 = g * g
         g3 = g2 * g
-        s = a.sum(dim=(2, 3), keepdim=True)
+        s = a.sum(dim=tuple(range(2, a.ndim)), keepdim=True)
         alpha = g2 / (2 * g2 + s * g3 + EPS)
         alpha = torch.where(g != 0, alpha, torch.zeros_like(alpha))
-        return (alpha * torch.relu(g)).sum(dim=(2, 3))
+        return (alpha * torch.relu(g)).flatten(2).sum(2)

@@ -52,7 +52,7 @@ class LayerCAM(CAMMethod):
         grads = self.gradients(acts, logits, sample, target, create_graph)
         return [torch.relu((torch.relu(g) * a[sample]).sum(1)) for a, g in zip(acts, grads, strict=True)]
 
-    def fuse(self, low: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    def fuse(self, low: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
         if len(low) == 1:
             return upsample(low[0], size)
         norm = minmax if self.layer_norm == "minmax" else tanh_max

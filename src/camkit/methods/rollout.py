@@ -16,6 +16,7 @@ class, distillation and register tokens; the rest must form a square grid.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -75,6 +76,8 @@ class AttentionRollout(CAMMethod):
         layers = attention_layers(model) if target_layers is None else target_layers
         if not layers:
             raise OptionError("layers", "no attention block found; attention rollout needs a timm-style ViT")
+        if "layout" in inspect.signature(CAMMethod.__init__).parameters:
+            kw.setdefault("layout", "nchw")  # read the outputs as they are (a base with layouts)
         super().__init__(model, layers, **kw)
         if head_fusion not in ("mean", "max", "min"):
             raise OptionError("head_fusion", "use mean, max or min", head_fusion)

@@ -19,5 +19,5 @@ class XGradCAM(GradCAM):
     reference = "Fu et al., Axiom-based Grad-CAM, BMVC 2020"
 
     def channel_weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        s = a.sum(dim=(2, 3), keepdim=True)
-        return (g * a / (s + EPS)).sum(dim=(2, 3))
+        s = a.sum(dim=tuple(range(2, a.ndim)), keepdim=True)
+        return (g * a / (s + EPS)).flatten(2).sum(2)
