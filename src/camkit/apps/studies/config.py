@@ -3,6 +3,7 @@ the file and the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,3 +39,16 @@ def read_config(path: str | Path) -> Any:
         raise OptionError("config", "file not found", path) from None
     except json.JSONDecodeError as e:
         raise OptionError("config", f"not JSON ({e})", path) from None
+
+
+def with_overrides(obj: T, overrides: dict[str, Any], where: str) -> T:
+    """Dataclass ``obj`` with the settings of ``overrides`` (a study's ``data`` or ``model``
+    section), checked as a config file is: an unknown key or a wrong type is a one-line
+    :class:`OptionError` on ``where`` naming the key."""
+    if not overrides:
+        return obj
+    try:
+        checked = from_dict(type(obj), overrides, True, where)
+    except CamkitError as e:
+        raise OptionError(where, str(e)) from None
+    return dataclasses.replace(obj, **{k: getattr(checked, k) for k in overrides})  # type: ignore[type-var]

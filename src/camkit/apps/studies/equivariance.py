@@ -20,15 +20,18 @@ from typing import Any
 import torch
 
 from camkit.apps.demo import demo_config
-from camkit.apps.studies.config import load_typed
+from camkit.apps.studies.config import load_typed, with_overrides
 from camkit.core.dist import resolve_device
+from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
 from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
-from camkit.data.datasets import build_split
+from camkit.data.datasets import DataConfig, build_split
+from camkit.data.registry import get_dataset
 from camkit.methods.cam import class_activation_map
+from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
@@ -63,7 +66,27 @@ class EquivarianceStudy:
     n_val: int | None = None
     n_test: int | None = None
     image_size: int | None = None
+    dataset: str | None = (
+        None  # a single-label source (None: the demo's fashion; fashion-context: the context benchmark)
+    )
+    data: dict[str, Any] = field(
+        default_factory=dict
+    )  # more DataConfig settings (p_context, canvas_size, ...)
+    model: dict[str, Any] = field(
+        default_factory=dict
+    )  # ModelConfig settings (backbone, layer, pretrained, ...)
     description: str = ""
+
+    def validate(self) -> None:
+        """One-line :class:`OptionError` for settings the study cannot use."""
+        if self.dataset is not None and get_dataset(self.dataset).multilabel:
+            raise OptionError(
+                "dataset",
+                "the equivariance study needs a single-label dataset, e.g. fashion-context",
+                self.dataset,
+            )
+        with_overrides(DataConfig(), self.data, "data")
+        with_overrides(ModelConfig(), self.model, "model")
 
 
 def load_study_config(path: str | Path | None) -> EquivarianceStudy:
@@ -71,7 +94,12 @@ def load_study_config(path: str | Path | None) -> EquivarianceStudy:
     a value of the wrong type is a one-line error naming the file and the key."""
     if not path:
         return EquivarianceStudy()
-    return load_typed(EquivarianceStudy, path)
+    study = load_typed(EquivarianceStudy, path)
+    try:
+        study.validate()
+    except OptionError as e:
+        raise OptionError("config", str(e), path) from None
+    return study
 
 
 def run_equivariance_study(
@@ -115,9 +143,11 @@ def _run_config(out: Path, study: EquivarianceStudy, quick: bool, seed: int) -> 
     for key in ("epochs", "lr", "batch_size"):
         if getattr(study, key) is not None:
             setattr(cfg.train, key, getattr(study, key))
-    for key in ("n_train", "n_val", "n_test", "image_size"):
+    for key in ("n_train", "n_val", "n_test", "image_size", "dataset"):
         if getattr(study, key) is not None:
             setattr(cfg.data, key, getattr(study, key))
+    cfg.data = with_overrides(cfg.data, study.data, "data")
+    cfg.model = with_overrides(cfg.model, study.model, "model")
     return cfg
 
 

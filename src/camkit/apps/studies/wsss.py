@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from camkit.apps.studies.config import load_typed
+from camkit.apps.studies.config import load_typed, with_overrides
 from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
 from camkit.core.io import atomic_path, write_json
@@ -42,6 +42,7 @@ from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
+from camkit.data.registry import get_dataset
 from camkit.methods.prototypes import PrototypeConfig, Prototypes, load_prototypes, save_prototypes
 from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
@@ -60,6 +61,13 @@ class WsssStudy:
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     data_root: str | None = None  # Fashion-MNIST IDX folder (None: Debian's)
+    dataset: str = "fashion-multi"  # a multi-label source (fashion-context-multi: the context benchmark)
+    data: dict[str, Any] = field(
+        default_factory=dict
+    )  # more DataConfig settings (p_context, canvas_size, ...)
+    model: dict[str, Any] = field(
+        default_factory=dict
+    )  # ModelConfig settings (backbone, layer, pretrained, ...)
     n_train: int = 6000
     n_val: int = 500
     n_test: int = 1000
@@ -86,6 +94,14 @@ class WsssStudy:
             raise OptionError("prototypes", f"unknown key {unknown[0]!r}; valid: {', '.join(sorted(names))}")
         if not self.seeds or not self.lpcam_taus:
             raise OptionError("seeds" if not self.seeds else "lpcam_taus", "give at least one value")
+        if not get_dataset(self.dataset).multilabel:
+            raise OptionError(
+                "dataset",
+                "the WSSS study needs a multi-label dataset, e.g. fashion-context-multi",
+                self.dataset,
+            )
+        with_overrides(DataConfig(), self.data, "data")
+        with_overrides(ModelConfig(), self.model, "model")
 
 
 #: --quick: the smoke-size budget
@@ -118,10 +134,12 @@ def study_config(path: str | Path | None, quick: bool = False) -> WsssStudy:
 
 def _run_config(out: Path, s: WsssStudy, seed: int, name: str) -> RunConfig:
     data = DataConfig(
-        dataset="fashion-multi", root=s.data_root, n_train=s.n_train, n_val=s.n_val,
+        dataset=s.dataset, root=s.data_root, n_train=s.n_train, n_val=s.n_val,
         n_test=s.n_test, image_size=s.image_size, max_objects=s.max_objects, seed=seed,
     )  # fmt: skip
-    model = ModelConfig(backbone="resnet18", head="tap" if name == "tap" else "gap", tap_theta=s.tap_theta)
+    data = with_overrides(data, s.data, "data")
+    model = with_overrides(ModelConfig(backbone="resnet18"), s.model, "model")
+    model.head, model.tap_theta = ("tap" if name == "tap" else "gap"), s.tap_theta
     train = TrainConfig(
         epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, schedule="onecycle", seed=seed,
         out=str(out), exp_id=f"{name}-seed{seed}",
@@ -306,9 +324,16 @@ def markdown(result: dict[str, Any]) -> str:
         return f"{v['mean'] * scale:.{nd}f} ± {v['std'] * scale:.{nd}f}"
 
     seeds = s["seeds"]
+    mc = {"backbone": "resnet18", **s.get("model", {})}
+    net = (
+        f"{mc['backbone']} to {mc.get('layer') or 'its default cut'}"
+        + (f" at output stride {mc['output_stride']}" if mc.get("output_stride") else "")
+        + (", ImageNet-pretrained" if mc.get("pretrained") else ", from scratch")
+    )
+    knobs = "".join(f", {k} {v}" for k, v in s.get("data", {}).items())
     out = [
-        f"Multi-object benchmark (fashion-multi, {s['n_train']} train / {s['n_test']} test canvases, "
-        f"1–{s['max_objects']} items), ResNet-18 to layer2, seeds {seeds}: mean ± std (population) over seeds.",
+        f"Multi-object benchmark ({s.get('dataset', 'fashion-multi')}, {s['n_train']} train / {s['n_test']} test "
+        f"canvases, 1–{s['max_objects']} items{knobs}), {net}, seeds {seeds}: mean ± std (population) over seeds.",
         "",
         "Test mAP of the classifiers: "
         + ", ".join(f"{n} {f(v)}" for n, v in t["classification_map"].items())
