@@ -71,7 +71,7 @@ def test_demo_quick_writes_metrics_and_overlays(quick_demo: Path) -> None:
 
 def test_extract_evaluate_visualize_round_trip(quick_demo: Path, tmp_path: Path) -> None:
     run_dir = quick_demo / "run"
-    maps = tmp_path / "maps.npz"
+    maps = tmp_path / "maps_{method}.npz"
     p = run(
         "extract", "--run", str(run_dir), "--split", "test", "--method", "cam,softmax-cam", "--out", str(maps)
     )
@@ -154,7 +154,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_extract_pretrained_model_on_photos(photos: Path, tmp_path: Path) -> None:
-    out = tmp_path / "m.npz"
+    out = tmp_path / "m_{method}.npz"
     p = run_here("extract", "--model", "efficientnet_lite0", "--images", str(photos), "--method", "grad-cam,layercam",
             "--layer", "backbone.block15,backbone.head", "--layer-weights", "0.5,0.5", "--target", "pred", "--out", str(out))  # fmt: skip
     assert p.returncode == 0, p.stderr

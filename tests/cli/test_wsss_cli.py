@@ -58,7 +58,7 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
         "--method",
         "cam,nwc-cam",
         "--out",
-        str(out / "m.npz"),
+        str(out / "m_{method}.npz"),
         env_cache=cache,
     )
     assert p.returncode == 0, p.stderr
@@ -69,7 +69,7 @@ def test_extract_prototypes_lpcam_evaluate(wsss: dict[str, Path]) -> None:
     assert protos.is_file() and "wrote" in p.stdout
     p = run_here(
         "extract", "--run", str(out / "cam"), "--method", "lpcam,lpcam-f", "--prototypes", str(protos),
-        "--out", str(out / "lp.npz"), env_cache=cache,
+        "--out", str(out / "lp_{method}.npz"), env_cache=cache,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     p = run_here(

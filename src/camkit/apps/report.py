@@ -72,6 +72,14 @@ def report(
         check_run_weights(meta, cfg.model, run_dir / "best.safetensors")
         names = list(meta.get("class_names") or [])
         ds = build_split(cfg.data, split, augment=False)
+        sections.append(
+            (
+                "Provenance",
+                H.details(
+                    "what made this report", json.dumps(_provenance(model, ds, run_dir, methods), indent=2)
+                ),
+            )
+        )
         progress = progress or NoProgress()
         per_method = []
         for m in methods:
@@ -85,6 +93,15 @@ def report(
         sections += faithfulness_sections(run_dir)
         H.write_page(out, f"camkit report: {run_dir.name} ({split})", sections)
     return out
+
+
+def _provenance(model: Any, ds: Any, run_dir: Path, methods: Sequence[str]) -> dict[str, Any]:
+    """The report's provenance: the split's data config and fingerprint, the model, the methods."""
+    from camkit.core import provenance
+
+    data, split = getattr(ds, "source_config", (None, None))
+    model_desc = {"run": str(run_dir), "weights": provenance.weights_hash(model)}
+    return provenance.record(data, split, ds, model_desc, methods=list(methods))
 
 
 def _training(run_dir: Path, tmp: Path) -> list[tuple[str, str]]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from camkit.cli.args import add_data_args
-from camkit.cli.sources import maps_and_split
+from camkit.cli.sources import check_outputs, maps_and_split
 from camkit.core.errors import CamkitError
 
 
@@ -42,11 +41,14 @@ def _table(rows: list[tuple[str, str]], width: int) -> None:
         print(f"  {name:<{name_w}}  {val:>{width}}")
 
 
-def _write(args: argparse.Namespace, res: Mapping[str, Any]) -> None:
+def _write(args: argparse.Namespace, res: Any, ms: Any) -> None:
+    """The scores as JSON, with the maps' provenance (what they were made from) beside them."""
     from camkit.core.io import write_json
+    from camkit.core.provenance import KEY
 
     if args.out:
-        write_json(args.out, res)
+        out = res.to_dict() if hasattr(res, "to_dict") else dict(res)
+        write_json(args.out, {**out, KEY: ms.meta.get(KEY)})
         print(f"wrote {args.out}")
 
 
@@ -70,6 +72,9 @@ def _folders(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from camkit.pipeline.evaluate import map_classification, score_maps
 
+    check_outputs({"--out": args.out}, {"--plots": args.plots})
+    if args.step <= 0 or args.step > 1:
+        raise CamkitError(f"--step {args.step}: must be in (0, 1]")
     if args.pred_masks or args.gt_masks:
         return _folders(args)
     if not args.maps:
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         pr = res["pr_curve"]
         plot_pr_curve(plots / "pr_curve.png", pr["precision"], pr["recall"], res["pxap"])
         print(f"plots in {plots}")
-    _write(args, res)
+    _write(args, res, ms)
     return 0
 
 
@@ -131,5 +136,5 @@ def _class_maps(args: argparse.Namespace, ms: Any, ds: Any) -> int:
         plots = Path(args.plots)
         plot_iou_curve(plots / "seed_miou_curve.png", {ms.method: (seeds["thresholds"], seeds["miou_curve"])})
         print(f"plots in {plots}")
-    _write(args, res)
+    _write(args, res, ms)
     return 0

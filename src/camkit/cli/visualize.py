@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from camkit.cli.args import add_data_args
-from camkit.cli.sources import class_name, maps_and_split
+from camkit.cli.sources import check_outputs, class_name, maps_and_split
 
 
 def register(sub: Any) -> None:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from camkit.pipeline.evaluate import normalized_maps, score_maps
     from camkit.viz.overlay import write_visuals
 
+    check_outputs(folders={"--out": args.out})
     ms, ds = maps_and_split(args)
     n = min(args.num, len(ds))
     batch = [ds[i] for i in range(n)]

@@ -23,6 +23,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    problem = output_problem(path)
+    if problem:
+        raise CamkitError(f"cannot write to {path}: {problem}")
     tmp_path: Path | None = None
     try:
         # SIGTERM/SIGINT are held while the temporary file is created, renamed or removed, so an
@@ -60,6 +63,36 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 "another output path (the previous file, if any, is untouched)"
             ) from None
         raise
+
+
+def output_problem(path: str | os.PathLike[str], folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written as a file (``folder``: created as a folder), found before
+    any work: it is an existing folder (a file is wanted), an existing file (a folder is
+    wanted), or a folder above it is a regular file ("Not a directory"). None when fine."""
+    path = Path(path)
+    if not folder and path.is_dir():
+        return "it is an existing folder; name a file (a new name, or one inside the folder)"
+    if folder and path.exists() and not path.is_dir():
+        return "it is an existing file, not a folder; choose another name"
+    for up in path.parents:
+        if up.exists():
+            if not up.is_dir():
+                return f"{up} is a file, not a folder (Not a directory)"
+            break
+    return None
+
+
+def ensure_folder(path: str | os.PathLike[str]) -> Path:
+    """Create folder ``path`` (and its parents); a one-line error naming it when it cannot be."""
+    path = Path(path)
+    problem = output_problem(path, folder=True)
+    if problem:
+        raise CamkitError(f"cannot create folder {path}: {problem}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CamkitError(f"cannot create folder {path}: {e.strerror}; choose a writable folder") from None
+    return path
 
 
 @contextlib.contextmanager

@@ -19,7 +19,8 @@ model's input resolution.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +152,23 @@ def build_split(cfg: DataConfig, split: str, augment: bool = True) -> Dataset:
         raise OptionError("image_size", f"must be at least {MIN_IMAGE_SIZE} pixels", cfg.image_size)
     ds = get_dataset(cfg.dataset).build(cfg, split)
     aug = cfg.augment
-    return Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds
+    out = Augmented(ds, aug, cfg.image_size) if augment and split == "train" and aug.active else ds
+    setattr(out, "source_config", (asdict(cfg), split))  # what made it, for artifacts' provenance  # noqa: B010
+    return out
 
 
 def image_folder_dataset(folder: str | Path, image_size: int) -> FileDataset:
-    """Every image under ``folder`` (recursively, sorted), unlabelled (-1), ids relative to it."""
+    """Every image under ``folder`` (recursively, sorted), unlabelled (-1), ids relative to it
+    (unique: the path without suffix, or with it where two files differ only by suffix)."""
     root = Path(folder)
     paths = find_images(root)
     ds = FileDataset([Record(p, -1) for p in paths], image_size)
-    ds.ids = [str(p.relative_to(root).with_suffix("")) for p in paths]
+    rel = [p.relative_to(root).as_posix() for p in paths]
+    stems = [str(Path(r).with_suffix("")) for r in rel]
+    # ids are the relative paths without suffix; where two files differ only by suffix
+    # (x.png, x.jpg) both keep theirs, so every id is unique
+    seen = Counter(stems)
+    ds.ids = [r if seen[s] > 1 else s for r, s in zip(rel, stems, strict=True)]
     return ds
 
 

@@ -46,12 +46,14 @@ def extract(
     progress: Progress | None = None,
     ids: list[str] | None = None,
     layers: LayerSpec = None,
+    describe: bool = True,
     **method_kw: Any,
 ) -> MapSet:
     """Maps of ``method`` for every image of ``ds``, one target per image.
 
     The model is put in eval mode for the run and restored after. Single-layer methods keep
     their raw maps at feature resolution; fused multi-layer maps are kept at input size.
+    ``describe``: record the provenance in ``meta`` (see :func:`map_meta`; off, ``meta`` is empty).
     """
     cls = get_method(method)
     if dataset_len(ds) == 0:
@@ -97,7 +99,36 @@ def extract(
         ids=ids,
         image_size=size,
         method=method,
+        meta=map_meta(model, ds, method, target, layers, ids) if describe else {},
     )
+
+
+def map_meta(
+    model: nn.Module,
+    ds: Dataset,
+    method: str,
+    target: str | int,
+    layers: LayerSpec,
+    ids: list[str] | None = None,
+    model_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The metadata of a map set made by ``model`` over ``ds``: its provenance record (the data
+    config and split that :func:`camkit.data.datasets.build_split` attached to ``ds``, the
+    split's fingerprint, the weights' hash plus ``model_info``, the method, target and layers),
+    and the older flat ``data`` and ``split`` keys."""
+    from camkit.core import provenance
+
+    data, split = getattr(ds, "source_config", (None, None))
+    model_desc = {
+        "weights": provenance.weights_hash(model),
+        "class": type(model).__name__,
+        **(model_info or {}),
+    }
+    rec = provenance.record(data, split, ds, model_desc, ids, method=method, target=target, layers=layers)
+    meta: dict[str, Any] = {provenance.KEY: rec, "split": split}
+    if data is not None:
+        meta["data"] = rec["data"]["config"]
+    return meta
 
 
 Rows = tuple[CAMResult, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

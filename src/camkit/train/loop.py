@@ -51,7 +51,7 @@ from camkit.train.evaluate import better, check_labels, classification_loss, cor
 from camkit.train.loaders import GlobalBatchSampler, make_loader
 from camkit.train.objectives import build_objective, get_objective
 from camkit.train.optim import amp_dtype, build_optimizer, make_scheduler
-from camkit.train.rundir import open_run_dir
+from camkit.train.rundir import open_run_dir, write_run_provenance
 from camkit.train.state import EpochEnd, FitContext, restore_state
 
 log = logging.getLogger(__name__)
@@ -285,6 +285,7 @@ def train_run(cfg: RunConfig, progress: Progress | None = None) -> dict[str, Any
     run_dir = open_run_dir(cfg, world)
     with _no_debris(run_dir, world, new=not cfg.train.resume):
         train_ds, val_ds = build_split(cfg.data, "train"), build_split(cfg.data, "val")
+        write_run_provenance(run_dir, cfg, {"train": train_ds, "val": val_ds}, world)
         torch.manual_seed(cfg.train.seed)
         model = CAMNet(cfg.model)
         if cfg.train.init and not cfg.train.resume:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
+
+from torch.utils.data import Dataset
 
 from camkit.core.dist import World, broadcast_object
 from camkit.core.errors import CamkitError, OptionError
@@ -62,3 +66,21 @@ def _check_resume(cfg: RunConfig, run_dir: Path) -> None:
             raise OptionError(
                 "resume", f"{run_dir} holds another model: {diff}; resume with the run's settings"
             )
+
+
+PROVENANCE_FILE = "provenance.json"
+
+
+def write_run_provenance(run_dir: Path, cfg: RunConfig, splits: dict[str, Dataset], world: World) -> None:
+    """Rank 0 writes ``RUN_DIR/provenance.json``: camkit's version, the full data config, the
+    model and mode, and each training split's fingerprint (image ids, labels, content hash;
+    see :mod:`camkit.core.provenance`)."""
+    if not world.main:
+        return
+    from camkit.core import provenance
+
+    rec = provenance.record(
+        asdict(cfg.data), None, None, {"config": asdict(cfg.model)}, mode=cfg.mode,
+        splits={name: provenance.fingerprint(ds) for name, ds in splits.items()},
+    )  # fmt: skip
+    write_json(run_dir / PROVENANCE_FILE, rec)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from camkit.core import provenance
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.ops import logits_of
 from camkit.core.progress import NoProgress, Progress
@@ -168,4 +169,13 @@ def build_prototypes(
             kept, row[side] = _select(res, fc, c, side, cfg)
             out.append(kept)
         info.append(row)
-    return Prototypes(kept_fg, kept_bg, name, cfg, {"classes": info})
+    return Prototypes(
+        kept_fg, kept_bg, name, cfg, {"classes": info, provenance.KEY: _provenance(model, ds, name)}
+    )
+
+
+def _provenance(model: nn.Module, ds: Dataset, layer: str) -> dict[str, Any]:
+    """What made a prototype set: the data config and split :func:`camkit.data.datasets.build_split`
+    attached to ``ds``, its fingerprint, the weights' hash and the layer."""
+    data, split = getattr(ds, "source_config", (None, None))
+    return provenance.record(data, split, ds, {"weights": provenance.weights_hash(model)}, layer=layer)
