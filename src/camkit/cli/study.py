@@ -13,9 +13,9 @@ from camkit.cli.sources import progress
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "study",
-        help="reproducible studies: equivariance (CAM vs SEG transforms), wsss (TAP/NWC/PaS, LPCAM, ReCAM)",
+        help="reproducible studies: equivariance (CAM vs SEG transforms), wsss (TAP/NWC/PaS, LPCAM, ReCAM), flower (CAM vs ReCAM vs LayerCAM)",
     )
-    p.add_argument("name", choices=("equivariance", "wsss"), help="which study")
+    p.add_argument("name", choices=("equivariance", "wsss", "flower"), help="which study")
     p.add_argument(
         "--config",
         help="study config JSON (default: recipes/study-equivariance.json's or recipes/study-wsss.json's settings)",
@@ -38,6 +38,15 @@ def _overrides(study: Any, args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or f"studies/{args.name}"
+    if args.name == "flower":
+        from camkit.apps.studies.flower import run_flower_study
+        from camkit.apps.studies.flower import study_config as flower_config
+
+        study = _overrides(flower_config(args.config, args.quick), args)
+        run_flower_study(out, study, quick=args.quick, progress=progress)
+        print((Path(out) / "study.md").read_text(), end="")
+        print(f"study folder: {out} (study.md, study.json, DATASET/maps/, DATASET/runs/)")
+        return 0
     if args.name == "wsss":
         from camkit.apps.studies.wsss import run_wsss_study, study_config
 
