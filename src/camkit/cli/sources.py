@@ -4,7 +4,6 @@ file that --run / --checkpoint / --model / --images / --maps name."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
