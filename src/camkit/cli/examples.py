@@ -13,7 +13,7 @@ EXAMPLES: dict[str, str] = {
     "camkit study wsss --quick --out studies/wsss-quick",
     "evaluate-epochs": "camkit train --exp-id cam --save-every-epoch && camkit evaluate-epochs --run runs/cam",
     "cv": "camkit cv --folds 5 --exp-id cam-cv --epochs 3",
-    "extract": "camkit extract --run runs/cam --method cam,grad-cam --out maps.npz\n"
+    "extract": "camkit extract --run runs/cam --method cam,grad-cam --out maps_{method}.npz\n"
     "camkit extract --model efficientnet_lite0 --images photos/ --method grad-cam --target pred --out photos.npz",
     "faithfulness": "camkit faithfulness --run runs/cam --method grad-cam,layercam --num 200 --out faith.json",
     "evaluate": "camkit evaluate --maps maps_cam.npz --out scores.json --plots plots",
