@@ -49,7 +49,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.save(state, root / f"{arch}.pth")
     configs = {"three": {"train": {"epochs": "three"}}, "one-and-half": {"train": {"epochs": 1.5}},
                "fast": {"train": {"lr": "fast"}}, "list": {"data": {"image_size": [32, 32]}},
-               "string-n": {"data": {"n_train": "256"}}, "true": {"train": {"epochs": True}}}  # fmt: skip
+               "string-n": {"data": {"n_train": "256"}}, "true": {"train": {"epochs": True}}, "flat": {"epochs": 3}}  # fmt: skip
     for name, d in configs.items():
         (root / f"{name}.json").write_text(json.dumps(d))
     (root / "binary.json").write_bytes(bytes(range(256)))
@@ -72,6 +72,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "config-image-size-list": ([*TRAIN, "--exp-id", "c", "--config", "{w}/list.json"], ["--config", "'image_size'"]),
     "config-n-train-string": ([*TRAIN, "--exp-id", "c", "--config", "{w}/string-n.json"], ["--config", "'n_train'"]),
     "config-epochs-true": ([*TRAIN, "--exp-id", "c", "--config", "{w}/true.json"], ["--config", "'epochs'"]),
+    "config-flat-key": ([*TRAIN, "--exp-id", "c", "--config", "{w}/flat.json"], ["--config", '{"train": {"epochs": ...}}']),
     "config-binary": ([*TRAIN, "--exp-id", "c", "--config", "{w}/binary.json"], ["--config", "not a text file"]),
     "config-directory": ([*TRAIN, "--exp-id", "c", "--config", "{w}/cfgdir"], ["--config", "a folder"]),
     "run-corrupt-config": (["extract", "--run", R + "/badcfg", "--out", "{w}/m.npz"], ["badcfg/config.json"]),
