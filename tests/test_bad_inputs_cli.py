@@ -49,7 +49,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.save(state, root / f"{arch}.pth")
     configs = {"three": {"train": {"epochs": "three"}}, "one-and-half": {"train": {"epochs": 1.5}},
                "fast": {"train": {"lr": "fast"}}, "list": {"data": {"image_size": [32, 32]}},
-               "string-n": {"data": {"n_train": "256"}}, "true": {"train": {"epochs": True}}}  # fmt: skip
+               "string-n": {"data": {"n_train": "256"}}, "true": {"train": {"epochs": True}}, "flat": {"epochs": 3}}  # fmt: skip
     for name, d in configs.items():
         (root / f"{name}.json").write_text(json.dumps(d))
     (root / "binary.json").write_bytes(bytes(range(256)))
@@ -63,33 +63,34 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     # tracebacks that became one line
     "extract-batch-size-0": (["extract", "--run", R + "/a", "--batch-size", "0", "--out", "{w}/m.npz"], ["--batch-size 0"]),
     "train-image-size-1": ([*TRAIN, "--exp-id", "t1", "--image-size", "1"], ["--image-size 1"]),
-    "explain-image-size-1": (["explain", "{w}/dup", "--run", R + "/a", "--image-size", "1"], ["--image-size 1"]),
-    "explain-image-size-neg": (["explain", "{w}/dup", "--run", R + "/a", "--image-size", "-5"], ["--image-size -5"]),
-    "explain-image-size-0": (["explain", "{w}/dup", "--run", R + "/a", "--image-size", "0"], ["--image-size 0"]),
+    "explain-image-size-1": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--image-size", "1"], ["--image-size 1"]),
+    "explain-image-size-neg": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--image-size", "-5"], ["--image-size -5"]),
+    "explain-image-size-0": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--image-size", "0"], ["--image-size 0"]),
     "config-epochs-three": ([*TRAIN, "--exp-id", "c", "--config", "{w}/three.json"], ["--config", "'epochs'"]),
     "config-epochs-1.5": ([*TRAIN, "--exp-id", "c", "--config", "{w}/one-and-half.json"], ["--config", "'epochs'"]),
     "config-lr-fast": ([*TRAIN, "--exp-id", "c", "--config", "{w}/fast.json"], ["--config", "'lr'"]),
     "config-image-size-list": ([*TRAIN, "--exp-id", "c", "--config", "{w}/list.json"], ["--config", "'image_size'"]),
     "config-n-train-string": ([*TRAIN, "--exp-id", "c", "--config", "{w}/string-n.json"], ["--config", "'n_train'"]),
     "config-epochs-true": ([*TRAIN, "--exp-id", "c", "--config", "{w}/true.json"], ["--config", "'epochs'"]),
+    "config-flat-key": ([*TRAIN, "--exp-id", "c", "--config", "{w}/flat.json"], ["--config", '{"train": {"epochs": ...}}']),
     "config-binary": ([*TRAIN, "--exp-id", "c", "--config", "{w}/binary.json"], ["--config", "not a text file"]),
     "config-directory": ([*TRAIN, "--exp-id", "c", "--config", "{w}/cfgdir"], ["--config", "a folder"]),
     "run-corrupt-config": (["extract", "--run", R + "/badcfg", "--out", "{w}/m.npz"], ["badcfg/config.json"]),
     "layer-weights-words": (["extract", "--run", R + "/a", "--method", "cam", "--layer", "layer1,layer2",
                              "--layer-weights", "a,b", "--out", "{w}/m.npz"], ["--layer-weights a,b"]),  # fmt: skip
-    "cmap-unknown": (["explain", "{w}/dup", "--run", R + "/a", "--cmap", "nocmap"], ["--cmap nocmap"]),
+    "cmap-unknown": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--cmap", "nocmap"], ["--cmap nocmap"]),
     "visualize-num-0": (["visualize", "--maps", "{w}/m.npz", "--num", "0", "--out", "{w}/v"], ["--num 0"]),
     "visualize-num-neg": (["visualize", "--maps", "{w}/m.npz", "--num", "-3", "--out", "{w}/v"], ["--num -3"]),
     "report-num-0": (["report", R + "/a", "--num", "0"], ["--num 0"]),
     "evaluate-step-0": (["evaluate", "--maps", "{w}/m.npz", "--step", "0"], ["--step 0"]),
     "faithfulness-steps-0": (["faithfulness", "--run", R + "/a", "--steps", "0"], ["--steps 0"]),
-    "explain-topk-0": (["explain", "{w}/dup", "--run", R + "/a", "--topk", "0"], ["--topk 0"]),
+    "explain-topk-0": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--topk", "0"], ["--topk 0"]),
     # values that were accepted silently
     "extract-method-empty": (["extract", "--run", R + "/a", "--method", "", "--out", "{w}/m.npz"], ["--method ''"]),
     "faithfulness-num-0": (["faithfulness", "--run", R + "/a", "--num", "0"], ["--num 0"]),
-    "explain-model-and-run": (["explain", "{w}/dup", "--model", "efficientnet_lite0", "--run", R + "/a"],
+    "explain-model-and-run": (["explain", "{w}/dup", "--out", "{w}/e", "--model", "efficientnet_lite0", "--run", R + "/a"],
                               ["--model efficientnet_lite0", "--run"]),  # fmt: skip
-    "explain-alpha-5": (["explain", "{w}/dup", "--run", R + "/a", "--alpha", "5"], ["--alpha 5"]),
+    "explain-alpha-5": (["explain", "{w}/dup", "--out", "{w}/e", "--run", R + "/a", "--alpha", "5"], ["--alpha 5"]),
     "exp-id-empty": ([*TRAIN, "--exp-id", ""], ["--exp-id"]),
     # misleading messages
     "run-with-other-weights": (["report", R + "/mix"], ["mix/best.safetensors", "num_classes is 3, expected 10"]),

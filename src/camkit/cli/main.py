@@ -32,7 +32,7 @@ COMMANDS = ("train", "sweep", "augment", "study", "evaluate_epochs", "cv", "extr
             "evaluate", "visualize", "prototypes", "explain", "report", "methods", "demo")  # fmt: skip
 
 
-class _Listed(Exception):
+class _Listed(BaseException):  # not caught by a register()'s own "except Exception"
     """Stops a command's ``register`` right after it named itself (see :class:`_Names`)."""
 
     def __init__(self, name: str, help: str | None) -> None:

@@ -136,7 +136,15 @@ class RunConfig:
         hand-written configs). Older configs with flat ``aug_*`` data keys load too."""
         sections = {"data", "model", "train", "mode", "description"}
         if strict and set(d) - sections:
-            raise CamkitError(f"unknown config section {sorted(set(d) - sections)[0]!r}")
+            key = sorted(set(d) - sections)[0]
+            home = [n for n, c in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+                    if key in {f.name for f in dataclasses.fields(c)}]  # fmt: skip
+            hint = (
+                f'; write it as {{"{home[0]}": {{"{key}": ...}}}}'
+                if home
+                else "; sections: data, model, train, mode"
+            )
+            raise CamkitError(f"unknown config section {key!r}{hint}")
         mode = d.get("mode", "cam")
         if strict and not isinstance(mode, str):
             raise CamkitError(f"config key 'mode': expected str, got {mode!r}")
