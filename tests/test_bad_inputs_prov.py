@@ -5,6 +5,7 @@ split or seed are refused. Each case runs the command line (``run_here``) on a t
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import zipfile
@@ -133,6 +134,7 @@ def _other_checkpoint(tiny: Path, path: Path) -> Path:
         (["--target", "pred"], "target label there, pred now"),
         (["--split", "val"], "split test there, val now"),
         (["--data-seed", "3"], "data seed 0 there, 3 now"),
+        (["--layer", "backbone.layer3"], "layers None there, ['backbone.layer3'] now"),
     ],
 )
 def test_stale_shards_are_refused(tiny: Path, tmp_path: Path, change: list[str], needle: str) -> None:
@@ -147,6 +149,21 @@ def test_stale_shards_are_refused(tiny: Path, tmp_path: Path, change: list[str],
     # the same extraction again resumes (nothing to do)
     p = run_here("extract", "--run", str(tiny), "--shard-dir", str(d))
     assert p.returncode == 0 and "0 maps written, 16 already there" in p.stdout, p.stderr
+
+
+def test_an_older_shard_folder_is_reused_with_a_warning(
+    tiny: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = tmp_path / "sh"
+    assert run_here("extract", "--run", str(tiny), "--shard-dir", str(d)).returncode == 0
+    (d / "shards.json").unlink()  # as an older camkit left it
+    with caplog.at_level(logging.WARNING):
+        p = run_here("extract", "--run", str(tiny), "--shard-dir", str(d))
+    assert p.returncode == 0 and "0 maps written, 16 already there" in p.stdout, p.stderr
+    assert "no shards.json" in caplog.text + p.stderr and (d / "shards.json").is_file()
+    assert_one_line_error(
+        run_here("extract", "--run", str(tiny), "--shard-dir", str(d), "--method", "grad-cam")
+    )
 
 
 def test_a_shard_folder_in_use_is_refused(tiny: Path, tmp_path: Path) -> None:

@@ -169,8 +169,13 @@ def test_evaluate_reads_the_data_from_the_maps(maps: Path, tmp_path: Path, fake_
     assert_one_line_error(p, "--data-seed 0 in the maps, 5 given")
 
 
-def test_other_data_on_disk_is_refused(maps: Path, tmp_path: Path) -> None:
-    """Same options, other files under --data-root: the fingerprint tells."""
+def test_other_data_on_disk_is_refused(maps: Path, tmp_path: Path, fake_fmnist: Path) -> None:
+    """Same options, other files under --data-root: the fingerprint tells. The same files
+    elsewhere are fine (where the data lives is not what it is)."""
+    import shutil
+
+    moved = shutil.copytree(fake_fmnist, tmp_path / "moved")
+    assert run_here("evaluate", "--maps", str(maps), "--data-root", str(moved)).returncode == 0
     root = other_fmnist(tmp_path / "other")
     p = run_here("evaluate", "--maps", str(maps), "--data-root", str(root))
     assert_one_line_error(p, "--maps", "not the one the maps were made from", "labels", "masks/files")
@@ -207,3 +212,34 @@ def test_maps_of_an_image_folder_record_no_config(tmp_path: Path) -> None:
     assert rec["data"]["config"] is None and rec["data"]["fingerprint"]["images"] == 2
     assert "data" not in ms.meta
     assert torch.isfinite(ms.maps).all()
+
+
+def test_demo_maps_evaluate_with_no_flag(tmp_path: Path, fake_fmnist: Path) -> None:
+    """The issue's two commands on the demo's own maps file (the demo at a tiny size: same code path)."""
+    import camkit.apps.demo as demo_mod
+
+    orig = demo_mod.demo_config
+
+    def tiny_config(*a, **k):  # type: ignore[no-untyped-def]
+        cfg = orig(*a, **k)
+        cfg.data = dataclasses.replace(
+            cfg.data, root=str(fake_fmnist), n_train=32, n_val=16, n_test=16, image_size=32
+        )
+        cfg.train = dataclasses.replace(cfg.train, epochs=1)
+        return cfg
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_mod, "demo_config", tiny_config)
+        p = run_here("demo", "--quick", "--out", str(tmp_path / "d"))
+    assert p.returncode == 0, p.stderr
+    maps = str(tmp_path / "d" / "maps_test.npz")
+    p = run_here("evaluate", "--maps", maps, "--out", str(tmp_path / "e.json"))
+    assert p.returncode == 0, p.stderr
+    demo = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "e.json").read_text())["peak_iou"] == pytest.approx(
+        demo["peak_iou"], abs=1e-6
+    )
+    assert_one_line_error(
+        run_here("evaluate", "--maps", maps, "--dataset", "fashion", "--data-seed", "5"),
+        f"--maps {maps}: made from other data (--data-seed 0 in the maps, 5 given)",
+    )
