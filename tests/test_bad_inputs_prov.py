@@ -318,3 +318,11 @@ def test_bad_values(tiny: Path, maps: Path, tmp_path: Path) -> None:
     )
     assert_one_line_error(run_here("evaluate", "--maps", str(maps), "--step", "0"), "--step 0")
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("exp_id", ["", " ", ".", "..", "a/.."])
+def test_exp_id_must_name_a_folder(fake_fmnist: Path, tmp_path: Path, exp_id: str) -> None:
+    p = run_here("train", "--data-root", str(fake_fmnist), "--n-train", "32", "--epochs", "1",
+                 "--out", str(tmp_path), "--exp-id", exp_id)  # fmt: skip
+    assert_one_line_error(p, "--exp-id", "must name a folder inside the output folder")
+    assert list(tmp_path.iterdir()) == []
