@@ -326,3 +326,24 @@ def test_exp_id_must_name_a_folder(fake_fmnist: Path, tmp_path: Path, exp_id: st
                  "--out", str(tmp_path), "--exp-id", exp_id)  # fmt: skip
     assert_one_line_error(p, "--exp-id", "must name a folder inside the output folder")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--num", "0"], "--num 0: must be at least 1"),
+        (["--num", "-3"], "--num -3: must be at least 1"),
+        (["--cmap", "nocmap"], "--cmap nocmap: not a matplotlib colormap"),
+        (["--alpha", "5"], "--alpha 5.0: must be between 0 and 1"),
+    ],
+)
+@pytest.mark.parametrize("cmd", ["visualize", "report"])
+def test_bad_drawing_options(
+    tiny: Path, maps: Path, tmp_path: Path, flags: list[str], needle: str, cmd: str
+) -> None:
+    if cmd == "visualize":
+        argv = ["visualize", "--maps", str(maps), "--out", str(tmp_path / "v")]
+    else:
+        argv = ["report", str(tiny), "--out", str(tmp_path / "r.html")]
+    assert_one_line_error(run_here(*argv, *flags), needle)
+    assert list(tmp_path.iterdir()) == []
