@@ -86,6 +86,8 @@ def test_data_differences_ignore_where_the_data_lives() -> None:
     a = dataclasses.asdict(DataConfig(root="/a", cache_dir="/c1"))
     b = dataclasses.asdict(DataConfig(root="/b", cache_dir="/c2", seed=5, n_test=10))
     assert provenance.data_differences(a, b) == [("n_test", 1000, 10), ("seed", 0, 5)]
+    newer = {**b, "some_later_option": 3}  # a setting an older file does not know is skipped
+    assert provenance.data_differences(a, newer) == [("n_test", 1000, 10), ("seed", 0, 5)]
 
 
 # --- what the artifacts record ---------------------------------------------------------------

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from camkit.cli.args import add_device_arg, add_method_args, method_args
-from camkit.cli.sources import check_drawing, check_outputs, progress
+from camkit.cli.sources import check_outputs, progress
 
 
 def register(sub: Any) -> None:
@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from camkit.core.dist import resolve_device
 
     check_outputs({"--out": args.out})
-    check_drawing(args)
     methods, _, kw = method_args(args)
     path = report(
         args.run_dir, args.out, args.split, methods, args.num, resolve_device(args.device), args.alpha, args.cmap,

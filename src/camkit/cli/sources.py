@@ -151,20 +151,6 @@ def check_outputs(files: dict[str, Any] | None = None, folders: dict[str, Any] |
                 raise CamkitError(f"{flag} {path}: {problem}")
 
 
-def check_drawing(args: argparse.Namespace) -> None:
-    """Before any work: --num at least 1, --alpha in [0, 1], --cmap a matplotlib colormap."""
-    if args.num < 1:
-        raise CamkitError(f"--num {args.num}: must be at least 1")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise CamkitError(f"--alpha {args.alpha}: must be between 0 and 1")
-    import matplotlib
-
-    if args.cmap not in matplotlib.colormaps:
-        raise CamkitError(
-            f"--cmap {args.cmap}: not a matplotlib colormap; try jet, viridis, inferno or magma"
-        )
-
-
 def class_name(names: list[str], k: int) -> str:
     """Class ``k``'s name, or its id when the names do not cover it."""
     return names[k] if 0 <= k < len(names) else str(k)

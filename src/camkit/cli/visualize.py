@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from camkit.cli.args import add_data_args
-from camkit.cli.sources import check_drawing, check_outputs, class_name, maps_and_split
+from camkit.cli.sources import check_outputs, class_name, maps_and_split
 
 
 def register(sub: Any) -> None:
@@ -32,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from camkit.viz.overlay import write_visuals
 
     check_outputs(folders={"--out": args.out})
-    check_drawing(args)
     ms, ds = maps_and_split(args)
     n = min(args.num, len(ds))
     batch = [ds[i] for i in range(n)]

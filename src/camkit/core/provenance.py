@@ -34,7 +34,7 @@ KEY = "provenance"  # the key of the record in an artifact's metadata
 
 #: DataConfig fields that say where the data lives or how training augments it, not what a
 #: split holds: two configs that differ only here give the same split (the fingerprint decides)
-LOCATION_FIELDS = frozenset({"root", "mask_root", "cache_dir", "augment"})
+LOCATION_FIELDS = frozenset({"root", "mask_root", "metadata_root", "cache_dir", "augment"})
 
 
 def camkit_version() -> str:
@@ -165,8 +165,9 @@ def _jsonable(o: Any) -> Any:
 
 
 def data_differences(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """The settings that change what a split holds and differ: (field, recorded, given)."""
-    keys = [k for k in dict.fromkeys([*recorded, *given]) if k not in LOCATION_FIELDS]
+    """The settings that change what a split holds and differ: (field, recorded, given).
+    Settings only one side knows (added by a later camkit) are skipped."""
+    keys = [k for k in recorded if k in given and k not in LOCATION_FIELDS]
     norm = _jsonable
     return [(k, recorded.get(k), given.get(k)) for k in keys if norm(recorded.get(k)) != norm(given.get(k))]
 
