@@ -82,6 +82,38 @@ def test_fingerprint_of_files_sees_masks_and_names(tmp_path: Path) -> None:
     ]
 
 
+def test_fingerprint_of_items_with_mask_files_and_boxes(tmp_path: Path) -> None:
+    """Datasets that keep ``items`` (VOC/COCO/WSOL-style: image, mask files, boxes) are
+    fingerprinted by their files too."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import Dataset
+
+    class Items(Dataset):
+        def __init__(self, items: list[SimpleNamespace]) -> None:
+            self.items, self.ids = items, [it.image_id for it in items]
+            self.labels = torch.zeros(len(items), dtype=torch.int64)
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+    for name in ("a.jpg", "a.png", "b.jpg"):
+        (tmp_path / name).write_bytes(name.encode())
+    items = [
+        SimpleNamespace(image_id="a", image=tmp_path / "a.jpg", mask=tmp_path / "a.png"),
+        SimpleNamespace(image_id="b", path=tmp_path / "b.jpg", boxes=np.array([[1, 2, 3, 4]])),
+    ]
+    a = provenance.fingerprint(Items(items))
+    assert a["content_kind"] == "mask files+image files"
+    (tmp_path / "a.png").write_bytes(b"other mask")  # a mask file changes
+    b = provenance.fingerprint(Items(items))
+    assert provenance.fingerprint_differences(a, b) == ["masks/files"]
+    (tmp_path / "a.png").write_bytes(b"a.png")
+    assert provenance.fingerprint(Items(items)) == a
+    items[1].boxes = np.array([[1, 2, 3, 5]])  # a box changes
+    assert provenance.fingerprint_differences(a, provenance.fingerprint(Items(items))) == ["masks/files"]
+
+
 def test_data_differences_ignore_where_the_data_lives() -> None:
     a = dataclasses.asdict(DataConfig(root="/a", cache_dir="/c1"))
     b = dataclasses.asdict(DataConfig(root="/b", cache_dir="/c2", seed=5, n_test=10))
