@@ -82,10 +82,44 @@ def test_fingerprint_of_files_sees_masks_and_names(tmp_path: Path) -> None:
     ]
 
 
+def test_fingerprint_of_items_with_mask_files_and_boxes(tmp_path: Path) -> None:
+    """Datasets that keep ``items`` (VOC/COCO/WSOL-style: image, mask files, boxes) are
+    fingerprinted by their files too."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import Dataset
+
+    class Items(Dataset):
+        def __init__(self, items: list[SimpleNamespace]) -> None:
+            self.items, self.ids = items, [it.image_id for it in items]
+            self.labels = torch.zeros(len(items), dtype=torch.int64)
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+    for name in ("a.jpg", "a.png", "b.jpg"):
+        (tmp_path / name).write_bytes(name.encode())
+    items = [
+        SimpleNamespace(image_id="a", image=tmp_path / "a.jpg", mask=tmp_path / "a.png"),
+        SimpleNamespace(image_id="b", path=tmp_path / "b.jpg", boxes=np.array([[1, 2, 3, 4]])),
+    ]
+    a = provenance.fingerprint(Items(items))
+    assert a["content_kind"] == "mask files+image files"
+    (tmp_path / "a.png").write_bytes(b"other mask")  # a mask file changes
+    b = provenance.fingerprint(Items(items))
+    assert provenance.fingerprint_differences(a, b) == ["masks/files"]
+    (tmp_path / "a.png").write_bytes(b"a.png")
+    assert provenance.fingerprint(Items(items)) == a
+    items[1].boxes = np.array([[1, 2, 3, 5]])  # a box changes
+    assert provenance.fingerprint_differences(a, provenance.fingerprint(Items(items))) == ["masks/files"]
+
+
 def test_data_differences_ignore_where_the_data_lives() -> None:
     a = dataclasses.asdict(DataConfig(root="/a", cache_dir="/c1"))
     b = dataclasses.asdict(DataConfig(root="/b", cache_dir="/c2", seed=5, n_test=10))
     assert provenance.data_differences(a, b) == [("n_test", 1000, 10), ("seed", 0, 5)]
+    newer = {**b, "some_later_option": 3}  # a setting an older file does not know is skipped
+    assert provenance.data_differences(a, newer) == [("n_test", 1000, 10), ("seed", 0, 5)]
 
 
 # --- what the artifacts record ---------------------------------------------------------------
@@ -169,8 +203,13 @@ def test_evaluate_reads_the_data_from_the_maps(maps: Path, tmp_path: Path, fake_
     assert_one_line_error(p, "--data-seed 0 in the maps, 5 given")
 
 
-def test_other_data_on_disk_is_refused(maps: Path, tmp_path: Path) -> None:
-    """Same options, other files under --data-root: the fingerprint tells."""
+def test_other_data_on_disk_is_refused(maps: Path, tmp_path: Path, fake_fmnist: Path) -> None:
+    """Same options, other files under --data-root: the fingerprint tells. The same files
+    elsewhere are fine (where the data lives is not what it is)."""
+    import shutil
+
+    moved = shutil.copytree(fake_fmnist, tmp_path / "moved")
+    assert run_here("evaluate", "--maps", str(maps), "--data-root", str(moved)).returncode == 0
     root = other_fmnist(tmp_path / "other")
     p = run_here("evaluate", "--maps", str(maps), "--data-root", str(root))
     assert_one_line_error(p, "--maps", "not the one the maps were made from", "labels", "masks/files")
@@ -207,3 +246,34 @@ def test_maps_of_an_image_folder_record_no_config(tmp_path: Path) -> None:
     assert rec["data"]["config"] is None and rec["data"]["fingerprint"]["images"] == 2
     assert "data" not in ms.meta
     assert torch.isfinite(ms.maps).all()
+
+
+def test_demo_maps_evaluate_with_no_flag(tmp_path: Path, fake_fmnist: Path) -> None:
+    """The issue's two commands on the demo's own maps file (the demo at a tiny size: same code path)."""
+    import camkit.apps.demo as demo_mod
+
+    orig = demo_mod.demo_config
+
+    def tiny_config(*a, **k):  # type: ignore[no-untyped-def]
+        cfg = orig(*a, **k)
+        cfg.data = dataclasses.replace(
+            cfg.data, root=str(fake_fmnist), n_train=32, n_val=16, n_test=16, image_size=32
+        )
+        cfg.train = dataclasses.replace(cfg.train, epochs=1)
+        return cfg
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_mod, "demo_config", tiny_config)
+        p = run_here("demo", "--quick", "--out", str(tmp_path / "d"))
+    assert p.returncode == 0, p.stderr
+    maps = str(tmp_path / "d" / "maps_test.npz")
+    p = run_here("evaluate", "--maps", maps, "--out", str(tmp_path / "e.json"))
+    assert p.returncode == 0, p.stderr
+    demo = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "e.json").read_text())["peak_iou"] == pytest.approx(
+        demo["peak_iou"], abs=1e-6
+    )
+    assert_one_line_error(
+        run_here("evaluate", "--maps", maps, "--dataset", "fashion", "--data-seed", "5"),
+        f"--maps {maps}: made from other data (--data-seed 0 in the maps, 5 given)",
+    )

@@ -73,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
     from camkit.pipeline.evaluate import map_classification, score_maps
 
     check_outputs({"--out": args.out}, {"--plots": args.plots})
-    if args.step <= 0 or args.step > 1:
-        raise CamkitError(f"--step {args.step}: must be in (0, 1]")
     if args.pred_masks or args.gt_masks:
         return _folders(args)
     if not args.maps:

@@ -76,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
         raise CamkitError("under torchrun, extract writes one file per image: pass --shard-dir DIR")
     if not (args.out or args.shard_dir):
         raise CamkitError("pass --out FILE.npz, or --shard-dir DIR for one file per image")
-    if args.batch_size < 1:
-        raise CamkitError(f"--batch-size {args.batch_size}: must be at least 1")
     device = resolve_device(device_for(world, args.device))
     methods, layers, kw = method_args(args)
     if not methods:

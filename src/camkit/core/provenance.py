@@ -34,7 +34,7 @@ KEY = "provenance"  # the key of the record in an artifact's metadata
 
 #: DataConfig fields that say where the data lives or how training augments it, not what a
 #: split holds: two configs that differ only here give the same split (the fingerprint decides)
-LOCATION_FIELDS = frozenset({"root", "mask_root", "cache_dir", "augment"})
+LOCATION_FIELDS = frozenset({"root", "mask_root", "metadata_root", "cache_dir", "augment"})
 
 
 def camkit_version() -> str:
@@ -91,11 +91,8 @@ def fingerprint(ds: Dataset, ids: list[str] | None = None) -> dict[str, Any]:
         "content": None,
         "content_kind": None,
     }
-    masks, images, records = (
-        getattr(base, "masks", None),
-        getattr(base, "images", None),
-        getattr(base, "records", None),
-    )
+    masks, images = getattr(base, "masks", None), getattr(base, "images", None)
+    records = getattr(base, "records", None) or getattr(base, "items", None)
     if isinstance(images, torch.Tensor):
         parts = [_tensor_bytes(images[sel])]
         if isinstance(masks, torch.Tensor):
@@ -108,14 +105,20 @@ def fingerprint(ds: Dataset, ids: list[str] | None = None) -> dict[str, Any]:
 
 
 def _record_bytes(r: Any) -> bytes:
-    """A file record's share of the fingerprint: the image's name and size, the mask's bytes."""
-    path, mask = Path(r.path), getattr(r, "mask", None)
-    b = f"{path.name}:{_size(path)}".encode()
-    if mask is not None:
-        try:
-            b += Path(mask).read_bytes()
-        except OSError:
-            b += b"?"
+    """A file record's share of the fingerprint: the image's name and size, the bytes of its
+    mask files (``mask``, ``masks``, ``ignore``) and its boxes, where it has them."""
+    image = getattr(r, "path", None) or getattr(r, "image", None)
+    b = f"{Path(image).name}:{_size(Path(image))}".encode() if image is not None else b"?"
+    files = [getattr(r, "mask", None), *(getattr(r, "masks", None) or ()), getattr(r, "ignore", None)]
+    for f in files:
+        if f is not None:
+            try:
+                b += Path(f).read_bytes()
+            except OSError:
+                b += b"?"
+    boxes = getattr(r, "boxes", None)
+    if boxes is not None:
+        b += _tensor_bytes(boxes)
     return b + b"\0"
 
 
@@ -165,8 +168,9 @@ def _jsonable(o: Any) -> Any:
 
 
 def data_differences(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """The settings that change what a split holds and differ: (field, recorded, given)."""
-    keys = [k for k in dict.fromkeys([*recorded, *given]) if k not in LOCATION_FIELDS]
+    """The settings that change what a split holds and differ: (field, recorded, given).
+    Settings only one side knows (added by a later camkit) are skipped."""
+    keys = [k for k in recorded if k in given and k not in LOCATION_FIELDS]
     norm = _jsonable
     return [(k, recorded.get(k), given.get(k)) for k in keys if norm(recorded.get(k)) != norm(given.get(k))]
 

@@ -111,7 +111,9 @@ def score_maps(
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
             raise OptionError("threshold", "must be between 0 and 1", threshold)
-        thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
+        if not bool(((thr - threshold).abs() < 1e-6).any()):  # a grid value (up to rounding) is reused:
+            # a near-duplicate would collapse with it in the maps' float32 and break the sweep
+            thr = torch.unique(torch.cat([thr, torch.tensor([threshold], dtype=torch.float64)]))
     curves: list[torch.Tensor] = []
     scored: list[torch.Tensor] = []  # split positions of the images with a mask
     counts = torch.zeros(thr.numel(), 4, dtype=torch.int64)

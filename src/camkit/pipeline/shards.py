@@ -116,9 +116,13 @@ def _manifest(
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What differs between two manifests, in words (the model is its weights' hash)."""
     out = []
-    for k in ("method", "target", "options"):
+    for k in ("method", "target"):
         if old.get(k) != new.get(k):
             out.append(f"{k} {old.get(k)} there, {new.get(k)} now")
+    o_old, o_new = old.get("options") or {}, new.get("options") or {}
+    for k in dict.fromkeys([*o_old, *o_new]):
+        if o_old.get(k) != o_new.get(k):
+            out.append(f"{k} {o_old.get(k)} there, {o_new.get(k)} now")
     w_old, w_new = (old.get("model") or {}).get("weights"), (new.get("model") or {}).get("weights")
     if w_old != w_new:
         src = (old.get("model") or {}).get("source")

@@ -15,7 +15,12 @@ from camkit.train.config import RunConfig
 
 def prepare_run_dir(cfg: RunConfig) -> Path:
     """Create (or, with resume, reopen) the run folder; never overwrite a finished run."""
-    run_dir = Path(cfg.train.out) / cfg.train.exp_id
+    exp_id = cfg.train.exp_id
+    if not exp_id.strip() or Path(exp_id).name in ("", ".", ".."):  # would write into out (or above) itself
+        raise OptionError(
+            "exp_id", "must name a folder inside the output folder (not empty, . or ..)", exp_id
+        )
+    run_dir = Path(cfg.train.out) / exp_id
     if cfg.train.resume:
         if not (run_dir / "last.pt").is_file():
             raise OptionError("resume", f"{run_dir}/last.pt not found; start the run without resuming")
