@@ -2,7 +2,6 @@
 fashion-context for the localization scores), the discard rule, the table and the figures."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -71,9 +70,7 @@ def test_flower_study_tiny_grid(tmp_path: Path, fake_fmnist: Path, monkeypatch: 
         image_size=32, lrs=[1e-3, 1e-2], epochs=2, batch_size=8, augment_copies=2, seeds=[0], n_maps=4,
         data_root=str(fake_fmnist),
     )  # fmt: skip
-    t0 = time.perf_counter()
     res = run_flower_study(tmp_path, study)
-    log_time = time.perf_counter() - t0
     for name in ("cifar10", "fashion-context"):
         r = res["datasets"][name]
         # the table has every cell: 4 variants x 2 learning rates, each with its best epoch or "discarded"
@@ -83,8 +80,10 @@ def test_flower_study_tiny_grid(tmp_path: Path, fake_fmnist: Path, monkeypatch: 
             for c in by_lr.values():
                 assert c["n"] == 1 and (c["kept"] == 0 or 0.0 <= c["top1"]["mean"] <= c["top3"]["mean"] <= c["top5"]["mean"] <= 1.0)  # fmt: skip
         assert (tmp_path / name / "maps" / "comparison.png").stat().st_size > 2000
+        assert (tmp_path / name / "maps" / "labelled.png").stat().st_size > 2000
         for v in ("cam", "recam-sigmoid", "layercam"):
-            assert (tmp_path / name / "maps" / f"labelled-{v}.png").is_file()
+            assert (tmp_path / name / "maps" / f"grid-{v}.png").is_file()
+            assert (tmp_path / name / "maps" / f"strip-{v}.png").is_file()
     assert len(list((tmp_path / "cifar10" / "images").iterdir())) == 11  # 10 classes + the done marker
     loc = res["datasets"]["fashion-context"]["localization"]["mean"]
     assert set(loc) == {"CAM", "ReCAM-minmax", "ReCAM-sigmoid", "ReCAM-relu-max", "LayerCAM"}
@@ -100,7 +99,6 @@ def test_flower_study_tiny_grid(tmp_path: Path, fake_fmnist: Path, monkeypatch: 
     monkeypatch.setattr(fh, "cache_features", lambda *a, **k: pytest.fail("recomputed features"))
     again = run_flower_study(tmp_path, study)
     assert again["datasets"]["cifar10"]["table"] == res["datasets"]["cifar10"]["table"]
-    assert log_time < 60
 
 
 def test_unzip_subset_and_config_errors(tmp_path: Path) -> None:

@@ -154,7 +154,8 @@ def train_head(
     ReCAM model (CE + L_sce with masks normalized by ``norm``). Every epoch is kept in the
     history; returns ({"history", "best"}, the best eligible epoch's head weights or None)."""
     torch.manual_seed(seed)
-    f, y = train["features"], train["labels"]
+    f, y = train["features"].float(), train["labels"]
+    pooled = f.mean((2, 3)) if norm is None else None  # CAM: GAP is linear, pool once
     head = Head(f.shape[1], num_classes, fc2=norm is not None)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -168,9 +169,13 @@ def train_head(
         tot = ce_tot = 0.0
         for i in range(0, y.shape[0], batch_size):
             idx = order[i : i + batch_size]
-            out = head(f[idx].float())
-            ce = F.cross_entropy(out.logits, y[idx])
-            loss = ce if norm is None else ce + recam_loss(cast(Any, head), out, y[idx], norm)
+            if pooled is not None:
+                ce = F.cross_entropy(head.classifier(pooled[idx]), y[idx])
+                loss = ce
+            else:
+                out = head(f[idx])
+                ce = F.cross_entropy(out.logits, y[idx])
+                loss = ce + recam_loss(cast(Any, head), out, y[idx], str(norm))
             if not math.isfinite(loss.item()):
                 break
             opt.zero_grad(set_to_none=True)

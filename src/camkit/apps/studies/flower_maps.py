@@ -106,8 +106,9 @@ def figures(
 ) -> list[str]:
     """The study's three layouts of the same images, every map display-stretched:
     ``comparison.png`` (one row per image: the image, then each column; the strips side by side),
-    ``grid-<column>.png`` (the compact 3 x 4 grid), ``labelled-<column>.png`` (titles: label and
-    top-3 predictions) and ``strip-<column>.png`` (one column). Returns the files written."""
+    ``labelled.png`` (the labelled grid, one row per image; titles: the column, the label and
+    that model's top-3 predictions), ``grid-<column>.png`` (the compact 3 x 4 grid) and
+    ``strip-<column>.png`` (one column). Returns the files written."""
     from camkit.viz.layouts import compact_grid, labelled_grid, strip, top_k_title
     from camkit.viz.overlay import overlay, to_uint8_image
 
@@ -118,24 +119,29 @@ def figures(
     }
     images = torch.stack([sub[i]["image"] for i in range(len(idx))])
     labels = [int(sub[i]["label"]) for i in range(len(idx))]
-    files = []
-    rows = []
+    rows: list[Any] = []
+    titles: list[str] = []
+    panels: dict[str, list[Any]] = {k: [] for k in maps}
     for i in range(len(idx)):
         rows.append(to_uint8_image(images[i]))
-        rows += [overlay(images[i], maps[k][i]) for k in maps]
+        for k in maps:
+            panels[k].append(overlay(images[i], maps[k][i]))
+            rows.append(panels[k][-1])
     compact_grid(out / "comparison.png", rows, cols=len(maps) + 1)
-    files.append("comparison.png")
-    for k, m in maps.items():
-        slug = k.lower()
-        panels = [overlay(images[i], m[i]) for i in range(len(idx))]
+    files = ["comparison.png", "labelled.png"]
+    tops = {}
+    for k in maps:
         with torch.no_grad():
             probs = models[k].eval()(images).logits.softmax(1)
-        top = probs.topk(min(3, probs.shape[1]), dim=1)
-        titles = [
-            top_k_title(names, top.values[i], top.indices[i], names[labels[i]]) for i in range(len(idx))
-        ]
-        labelled_grid(out / f"labelled-{slug}.png", panels, titles, cols=4)
-        compact_grid(out / f"grid-{slug}.png", panels, cols=4)
-        strip(out / f"strip-{slug}.png", panels)
-        files += [f"labelled-{slug}.png", f"grid-{slug}.png", f"strip-{slug}.png"]
+        tops[k] = probs.topk(min(3, probs.shape[1]), dim=1)
+        slug = k.lower()
+        compact_grid(out / f"grid-{slug}.png", panels[k], cols=4)
+        strip(out / f"strip-{slug}.png", panels[k])
+        files += [f"grid-{slug}.png", f"strip-{slug}.png"]
+    for i in range(len(idx)):
+        for k in maps:
+            t = top_k_title(names, tops[k].values[i], tops[k].indices[i], names[labels[i]])
+            titles.append(f"{k}\n{t}")
+    labelled_grid(out / "labelled.png", [p for i in range(len(idx)) for p in (panels[k][i] for k in maps)],
+                  titles, cols=len(maps), tile=1.6)  # fmt: skip
     return files
