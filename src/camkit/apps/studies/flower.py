@@ -28,6 +28,7 @@ from typing import Any
 from camkit.apps.studies import flower_heads as fh
 from camkit.apps.studies import flower_maps as fm
 from camkit.apps.studies.config import load_typed
+from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
@@ -183,7 +184,9 @@ def _model(num_classes: int, memo: dict[str, Any] | None = None) -> CAMNet:
 def _train_cell(d: Path, key: str, feats: Callable[[], tuple[Any, Any]], k: int, norm: str | None,
                 lr: float, seed: int, s: FlowerStudy) -> dict[str, Any]:  # fmt: skip
     train, val = feats()
-    res, state = fh.train_head(train, val, k, norm, lr, s.epochs, s.batch_size, seed, s.overfit_ratio)
+    res, state = fh.train_head(
+        train, val, k, norm, lr, s.epochs, s.batch_size, seed, s.overfit_ratio, resolve_device(s.device)
+    )
     if state is not None:
         fh.save_tensors(d / "runs" / f"{key}.safetensors", state)
     log.info("%s: best %s", key, res["best"] and {m: res["best"][m] for m in ("epoch", "top1")})
@@ -198,9 +201,9 @@ def _features(
         get = partial(load_or_compute, read=fh.load_tensors, write=fh.save_tensors)
         tr = get(d / "features-train.safetensors",
                  lambda: fh.cache_features(model, build_split(cfg, "train", augment=False), s.augment_copies,
-                                           device=s.device))  # fmt: skip
+                                           device=str(resolve_device(s.device))))  # fmt: skip
         va = get(d / "features-val.safetensors",
-                 lambda: fh.cache_features(model, build_split(cfg, "val"), 1, device=s.device))  # fmt: skip
+                 lambda: fh.cache_features(model, build_split(cfg, "val"), 1, device=str(resolve_device(s.device))))  # fmt: skip
         memo["f"] = (tr, va)
     return memo["f"]  # type: ignore[no-any-return,unused-ignore]
 
@@ -235,7 +238,7 @@ def run_dataset(out: Path, name: str, s: FlowerStudy, progress: Progress | None 
             val = build_split(cfg, "val")
             idx = fm.pick_images(dataset_len(val), s.n_maps, s.seeds[0])
             result["figures"] = fm.figures(d / "maps", models, val, idx, names, s.layercam_layers,
-                                           s.layercam_weights, s.display_cut, s.display_gain)  # fmt: skip
+                                           s.layercam_weights, s.display_cut, s.display_gain, resolve_device(s.device))  # fmt: skip
             write_json(done, result["figures"])
         if _has_masks(cfg):
             result["localization"] = load_or_compute(
@@ -270,7 +273,9 @@ def _localize(
     per_seed = {}
     for seed in s.seeds:
         models = _study_models(d, s, main, seed, k, memo)
-        per_seed[seed] = fm.localization(models, test, s.layercam_layers, s.layercam_weights)
+        per_seed[seed] = fm.localization(
+            models, test, s.layercam_layers, s.layercam_weights, resolve_device(s.device)
+        )
     cols = sorted({c for r in per_seed.values() for c in r}, key=list(per_seed[s.seeds[0]]).index)
     mean = {
         c: {m: statistics.fmean(r[c][m] for r in per_seed.values() if c in r) for m in LOC_METRICS}

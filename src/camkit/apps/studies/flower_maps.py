@@ -48,13 +48,18 @@ def display_norm(name: str) -> str | None:
 
 
 def study_maps(
-    models: Mapping[str, CAMNet], ds: Dataset, target: str, layers: Sequence[str], weights: Sequence[float]
+    models: Mapping[str, CAMNet],
+    ds: Dataset,
+    target: str,
+    layers: Sequence[str],
+    weights: Sequence[float],
+    device: str | torch.device = "cpu",
 ) -> dict[str, torch.Tensor]:
     """{column: (N, H, W) maps in [0, 1] at input size} for every model of ``models``."""
     out: dict[str, torch.Tensor] = {}
     for name, model in models.items():
         method, kw = method_kwargs(name, layers, weights)
-        ms = extract(model, ds, method, target, **kw)
+        ms = extract(model, ds, method, target, device=device, **kw)
         m = ms.maps.float()
         norm = display_norm(name)
         out[name] = (upsample(normalize(m, norm), ms.image_size) if norm else m).clamp(0, 1)
@@ -62,14 +67,18 @@ def study_maps(
 
 
 def localization(
-    models: Mapping[str, CAMNet], ds: Dataset, layers: Sequence[str], weights: Sequence[float]
+    models: Mapping[str, CAMNet],
+    ds: Dataset,
+    layers: Sequence[str],
+    weights: Sequence[float],
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """{column: {peak_iou, max_box_acc_v2, pxap}} of each column's label-class maps on ``ds``
     (masks required; scores as ``camkit evaluate --wsol``)."""
     res = {}
     for name, model in models.items():
         method, kw = method_kwargs(name, layers, weights)
-        r = score_maps(extract(model, ds, method, "label", **kw), ds, wsol=True)
+        r = score_maps(extract(model, ds, method, "label", device=device, **kw), ds, wsol=True)
         res[name] = {"peak_iou": float(r["peak_iou"]), "max_box_acc_v2": float(r["max_box_acc_v2"] or 0.0),
                      "pxap": float(r["pxap"] or 0.0)}  # fmt: skip
     return res
@@ -103,6 +112,7 @@ def figures(
     weights: Sequence[float],
     cut: float = 0.3,
     gain: float = 1.5,
+    device: str | torch.device = "cpu",
 ) -> list[str]:
     """The study's three layouts of the same images, every map display-stretched:
     ``comparison.png`` (one row per image: the image, then each column; the strips side by side),
@@ -115,7 +125,8 @@ def figures(
     out.mkdir(parents=True, exist_ok=True)
     sub = Subset(ds, idx)
     maps = {
-        k: display_stretch(v, cut, gain) for k, v in study_maps(models, sub, "pred", layers, weights).items()
+        k: display_stretch(v, cut, gain)
+        for k, v in study_maps(models, sub, "pred", layers, weights, device).items()
     }
     images = torch.stack([sub[i]["image"] for i in range(len(idx))])
     labels = [int(sub[i]["label"]) for i in range(len(idx))]
@@ -132,7 +143,7 @@ def figures(
     tops = {}
     for k in maps:
         with torch.no_grad():
-            probs = models[k].eval()(images).logits.softmax(1)
+            probs = models[k].eval().to(device)(images.to(device)).logits.softmax(1).cpu()
         tops[k] = probs.topk(min(3, probs.shape[1]), dim=1)
         slug = k.lower()
         compact_grid(out / f"grid-{slug}.png", panels[k], cols=4)
