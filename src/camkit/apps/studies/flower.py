@@ -112,7 +112,17 @@ def study_config(path: str | Path | None, quick: bool = False) -> FlowerStudy:
     an unknown key or a wrong type is a one-line error naming the file and the key."""
     base = FlowerStudy()
     if quick:
-        base = dataclasses.replace(base, epochs=3, augment_copies=2, seeds=[0], lrs=[1e-4, 1e-3], n_maps=4)
+        tiny = {
+            "cifar10": {**base.datasets["cifar10"], "per_class": 10},
+            "fashion-context": {
+                **base.datasets["fashion-context"],
+                "n_train": 100,
+                "n_val": 40,
+                "n_test": 40,
+            },
+        }
+        base = dataclasses.replace(base, datasets=tiny, image_size=64, epochs=3, augment_copies=2, seeds=[0],
+                                   lrs=[1e-4, 1e-3], n_maps=4)  # fmt: skip
     study = load_typed(FlowerStudy, path, dataclasses.asdict(base)) if path else base
     try:
         study.validate()
