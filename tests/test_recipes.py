@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from camkit.apps.studies.equivariance import EquivarianceStudy, load_study_config
+from camkit.apps.studies.flower import FlowerStudy
+from camkit.apps.studies.flower import study_config as flower_config
 from camkit.apps.studies.wsss import WsssStudy, study_config
 from camkit.train.config import RunConfig
 
@@ -18,6 +20,8 @@ def load_recipe(path: Path) -> object:
         return load_study_config(path)
     if path.name.startswith("study-wsss"):
         return study_config(path)
+    if path.name.startswith("study-flower"):
+        return flower_config(path)
     return RunConfig.from_dict(json.loads(path.read_text()), strict=True)
 
 
@@ -43,7 +47,7 @@ def test_recipe_loads(path: Path) -> None:
         # what a run saves (config.json) loads back to the same config
         assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())), strict=True) == cfg
     else:
-        assert isinstance(cfg, (EquivarianceStudy, WsssStudy))
+        assert isinstance(cfg, (EquivarianceStudy, WsssStudy, FlowerStudy))
         for key, value in raw.items():
             assert getattr(cfg, key) == value, key
 

@@ -13,7 +13,9 @@ scores), so an interrupted study resumes where it stopped.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import logging
 import statistics
 import zipfile
@@ -26,6 +28,7 @@ from typing import Any
 from camkit.apps.studies import flower_heads as fh
 from camkit.apps.studies import flower_maps as fm
 from camkit.apps.studies.config import load_typed
+from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError, OptionError
 from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
@@ -109,7 +112,17 @@ def study_config(path: str | Path | None, quick: bool = False) -> FlowerStudy:
     an unknown key or a wrong type is a one-line error naming the file and the key."""
     base = FlowerStudy()
     if quick:
-        base = dataclasses.replace(base, epochs=3, augment_copies=2, seeds=[0], lrs=[1e-4, 1e-3], n_maps=4)
+        tiny = {
+            "cifar10": {**base.datasets["cifar10"], "per_class": 10},
+            "fashion-context": {
+                **base.datasets["fashion-context"],
+                "n_train": 100,
+                "n_val": 40,
+                "n_test": 40,
+            },
+        }
+        base = dataclasses.replace(base, datasets=tiny, image_size=64, epochs=3, augment_copies=2, seeds=[0],
+                                   lrs=[1e-4, 1e-3], n_maps=4)  # fmt: skip
     study = load_typed(FlowerStudy, path, dataclasses.asdict(base)) if path else base
     try:
         study.validate()
@@ -166,16 +179,24 @@ def data_config(study: FlowerStudy, spec: dict[str, Any], where: Path) -> DataCo
         raise OptionError("datasets", str(e)) from None
 
 
-def _model(num_classes: int) -> CAMNet:
+def _model(num_classes: int, memo: dict[str, Any] | None = None) -> CAMNet:
+    """The frozen pretrained backbone with FC1 and FC2 (a copy of ``memo``'s, built once)."""
+    if memo is not None and "model" in memo:
+        return copy.deepcopy(memo["model"])
     cfg = ModelConfig(backbone="efficientnet_lite0", layer="head", num_classes=num_classes, pretrained=True,
                       freeze_backbone=True, fc2=True)  # fmt: skip
-    return CAMNet(cfg).eval()
+    model = CAMNet(cfg).eval()
+    if memo is not None:
+        memo["model"] = copy.deepcopy(model)
+    return model
 
 
 def _train_cell(d: Path, key: str, feats: Callable[[], tuple[Any, Any]], k: int, norm: str | None,
                 lr: float, seed: int, s: FlowerStudy) -> dict[str, Any]:  # fmt: skip
     train, val = feats()
-    res, state = fh.train_head(train, val, k, norm, lr, s.epochs, s.batch_size, seed, s.overfit_ratio)
+    res, state = fh.train_head(
+        train, val, k, norm, lr, s.epochs, s.batch_size, seed, s.overfit_ratio, resolve_device(s.device)
+    )
     if state is not None:
         fh.save_tensors(d / "runs" / f"{key}.safetensors", state)
     log.info("%s: best %s", key, res["best"] and {m: res["best"][m] for m in ("epoch", "top1")})
@@ -190,9 +211,9 @@ def _features(
         get = partial(load_or_compute, read=fh.load_tensors, write=fh.save_tensors)
         tr = get(d / "features-train.safetensors",
                  lambda: fh.cache_features(model, build_split(cfg, "train", augment=False), s.augment_copies,
-                                           device=s.device))  # fmt: skip
+                                           device=str(resolve_device(s.device))))  # fmt: skip
         va = get(d / "features-val.safetensors",
-                 lambda: fh.cache_features(model, build_split(cfg, "val"), 1, device=s.device))  # fmt: skip
+                 lambda: fh.cache_features(model, build_split(cfg, "val"), 1, device=str(resolve_device(s.device))))  # fmt: skip
         memo["f"] = (tr, va)
     return memo["f"]  # type: ignore[no-any-return,unused-ignore]
 
@@ -203,8 +224,8 @@ def run_dataset(out: Path, name: str, s: FlowerStudy, progress: Progress | None 
     (d / "runs").mkdir(parents=True, exist_ok=True)
     cfg = data_config(s, s.datasets[name], d)
     names = class_names(cfg)
-    model = _model(len(names))
     memo: dict[str, Any] = {}
+    model = _model(len(names), memo)
     runs: dict[str, dict[float, list[dict[str, Any] | None]]] = {}
     for seed in s.seeds:
         for lr in s.lrs:
@@ -219,15 +240,19 @@ def run_dataset(out: Path, name: str, s: FlowerStudy, progress: Progress | None 
     main = {v: _main_lr(by_lr) for v, by_lr in table.items()}
     result: dict[str, Any] = {"dataset": s.datasets[name], "classes": names, "table": table, "main_lr": main}
     if all(lr is not None for lr in main.values()):
-        models = _study_models(d, s, main, s.seeds[0], len(names))
-        if models:
+        models = _study_models(d, s, main, s.seeds[0], len(names), memo)
+        done = d / "maps" / "figures.json"
+        if done.is_file():
+            result["figures"] = json.loads(done.read_text())
+        elif models:
             val = build_split(cfg, "val")
             idx = fm.pick_images(dataset_len(val), s.n_maps, s.seeds[0])
             result["figures"] = fm.figures(d / "maps", models, val, idx, names, s.layercam_layers,
-                                           s.layercam_weights, s.display_cut, s.display_gain)  # fmt: skip
+                                           s.layercam_weights, s.display_cut, s.display_gain, resolve_device(s.device))  # fmt: skip
+            write_json(done, result["figures"])
         if _has_masks(cfg):
             result["localization"] = load_or_compute(
-                d / "localization.json", partial(_localize, d, s, main, cfg, len(names))
+                d / "localization.json", partial(_localize, d, s, main, cfg, len(names), memo)
             )
             result["claim"] = fm.claim(result["localization"]["mean"], LOC_METRICS)
     return result
@@ -238,27 +263,29 @@ def _has_masks(cfg: DataConfig) -> bool:
 
 
 def _study_models(
-    d: Path, s: FlowerStudy, main: dict[str, float | None], seed: int, k: int
+    d: Path, s: FlowerStudy, main: dict[str, float | None], seed: int, k: int, memo: dict[str, Any]
 ) -> dict[str, CAMNet]:
     """The figure's columns: each variant's model at its main lr (LayerCAM: the CAM model's)."""
     models = {}
     for v, lr in main.items():
         p = d / "runs" / f"{v.lower()}-lr{lr:g}-seed{seed}.safetensors"
         if p.is_file():
-            models[v] = fh.load_head(_model(k), fh.load_tensors(p))
+            models[v] = fh.load_head(_model(k, memo), fh.load_tensors(p))
     if "CAM" in models:
         models[fm.LAYERCAM] = models["CAM"]
     return models
 
 
 def _localize(
-    d: Path, s: FlowerStudy, main: dict[str, float | None], cfg: DataConfig, k: int
+    d: Path, s: FlowerStudy, main: dict[str, float | None], cfg: DataConfig, k: int, memo: dict[str, Any]
 ) -> dict[str, Any]:
     test = build_split(cfg, "test")
     per_seed = {}
     for seed in s.seeds:
-        models = _study_models(d, s, main, seed, k)
-        per_seed[seed] = fm.localization(models, test, s.layercam_layers, s.layercam_weights)
+        models = _study_models(d, s, main, seed, k, memo)
+        per_seed[seed] = fm.localization(
+            models, test, s.layercam_layers, s.layercam_weights, resolve_device(s.device)
+        )
     cols = sorted({c for r in per_seed.values() for c in r}, key=list(per_seed[s.seeds[0]]).index)
     mean = {
         c: {m: statistics.fmean(r[c][m] for r in per_seed.values() if c in r) for m in LOC_METRICS}

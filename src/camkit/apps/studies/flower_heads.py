@@ -126,14 +126,15 @@ def evaluate_head(
 ) -> dict[str, float]:
     """Mean cross-entropy of FC1 and top-1/3/5 accuracy on cached features (N, C, h, w)."""
     head.eval()
+    dev = head.classifier.weight.device
     loss, hits, n = 0.0, torch.zeros(len(TOPK)), labels.shape[0]
     for i in range(0, n, batch):
-        logits = head(feats[i : i + batch].float()).logits
-        y = labels[i : i + batch]
+        logits = head(feats[i : i + batch].to(dev).float()).logits
+        y = labels[i : i + batch].to(dev)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         top = logits.topk(min(max(TOPK), logits.shape[1]), dim=1).indices
         for j, k in enumerate(TOPK):
-            hits[j] += (top[:, :k] == y[:, None]).any(1).sum()
+            hits[j] += (top[:, :k] == y[:, None]).any(1).sum().cpu()
     res = {"val_loss": loss / max(n, 1)}
     res.update({f"top{k}": float(hits[j]) / max(n, 1) for j, k in enumerate(TOPK)})
     return res
@@ -149,13 +150,15 @@ def train_head(
     batch_size: int,
     seed: int,
     ratio: float | None,
+    device: str | torch.device = "cpu",
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Adam on the cached features; ``norm`` None trains a CAM model (cross-entropy), else a
     ReCAM model (CE + L_sce with masks normalized by ``norm``). Every epoch is kept in the
     history; returns ({"history", "best"}, the best eligible epoch's head weights or None)."""
     torch.manual_seed(seed)
-    f, y = train["features"], train["labels"]
-    head = Head(f.shape[1], num_classes, fc2=norm is not None)
+    f, y = train["features"].to(device).float(), train["labels"].to(device)
+    pooled = f.mean((2, 3)) if norm is None else None  # CAM: GAP is linear, pool once
+    head = Head(f.shape[1], num_classes, fc2=norm is not None).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
@@ -164,13 +167,17 @@ def train_head(
     stopped = False
     for epoch in range(1, epochs + 1):
         head.train()
-        order = torch.randperm(y.shape[0], generator=gen)
+        order = torch.randperm(y.shape[0], generator=gen).to(device)
         tot = ce_tot = 0.0
         for i in range(0, y.shape[0], batch_size):
             idx = order[i : i + batch_size]
-            out = head(f[idx].float())
-            ce = F.cross_entropy(out.logits, y[idx])
-            loss = ce if norm is None else ce + recam_loss(cast(Any, head), out, y[idx], norm)
+            if pooled is not None:
+                ce = F.cross_entropy(head.classifier(pooled[idx]), y[idx])
+                loss = ce
+            else:
+                out = head(f[idx])
+                ce = F.cross_entropy(out.logits, y[idx])
+                loss = ce + recam_loss(cast(Any, head), out, y[idx], str(norm))
             if not math.isfinite(loss.item()):
                 break
             opt.zero_grad(set_to_none=True)
@@ -185,7 +192,7 @@ def train_head(
         if not stopped and (
             best is None or (row["top1"], -row["val_loss"]) > (best["top1"], -best["val_loss"])
         ):
-            best, state = row, {k: v.detach().clone() for k, v in head.state_dict().items()}
+            best, state = row, {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}
     return {"history": history, "best": best}, state
 
 

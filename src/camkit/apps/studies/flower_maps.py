@@ -48,13 +48,18 @@ def display_norm(name: str) -> str | None:
 
 
 def study_maps(
-    models: Mapping[str, CAMNet], ds: Dataset, target: str, layers: Sequence[str], weights: Sequence[float]
+    models: Mapping[str, CAMNet],
+    ds: Dataset,
+    target: str,
+    layers: Sequence[str],
+    weights: Sequence[float],
+    device: str | torch.device = "cpu",
 ) -> dict[str, torch.Tensor]:
     """{column: (N, H, W) maps in [0, 1] at input size} for every model of ``models``."""
     out: dict[str, torch.Tensor] = {}
     for name, model in models.items():
         method, kw = method_kwargs(name, layers, weights)
-        ms = extract(model, ds, method, target, **kw)
+        ms = extract(model, ds, method, target, device=device, **kw)
         m = ms.maps.float()
         norm = display_norm(name)
         out[name] = (upsample(normalize(m, norm), ms.image_size) if norm else m).clamp(0, 1)
@@ -62,14 +67,18 @@ def study_maps(
 
 
 def localization(
-    models: Mapping[str, CAMNet], ds: Dataset, layers: Sequence[str], weights: Sequence[float]
+    models: Mapping[str, CAMNet],
+    ds: Dataset,
+    layers: Sequence[str],
+    weights: Sequence[float],
+    device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """{column: {peak_iou, max_box_acc_v2, pxap}} of each column's label-class maps on ``ds``
     (masks required; scores as ``camkit evaluate --wsol``)."""
     res = {}
     for name, model in models.items():
         method, kw = method_kwargs(name, layers, weights)
-        r = score_maps(extract(model, ds, method, "label", **kw), ds, wsol=True)
+        r = score_maps(extract(model, ds, method, "label", device=device, **kw), ds, wsol=True)
         res[name] = {"peak_iou": float(r["peak_iou"]), "max_box_acc_v2": float(r["max_box_acc_v2"] or 0.0),
                      "pxap": float(r["pxap"] or 0.0)}  # fmt: skip
     return res
@@ -103,39 +112,47 @@ def figures(
     weights: Sequence[float],
     cut: float = 0.3,
     gain: float = 1.5,
+    device: str | torch.device = "cpu",
 ) -> list[str]:
     """The study's three layouts of the same images, every map display-stretched:
     ``comparison.png`` (one row per image: the image, then each column; the strips side by side),
-    ``grid-<column>.png`` (the compact 3 x 4 grid), ``labelled-<column>.png`` (titles: label and
-    top-3 predictions) and ``strip-<column>.png`` (one column). Returns the files written."""
+    ``labelled.png`` (the labelled grid, one row per image; titles: the column, the label and
+    that model's top-3 predictions), ``grid-<column>.png`` (the compact 3 x 4 grid) and
+    ``strip-<column>.png`` (one column). Returns the files written."""
     from camkit.viz.layouts import compact_grid, labelled_grid, strip, top_k_title
     from camkit.viz.overlay import overlay, to_uint8_image
 
     out.mkdir(parents=True, exist_ok=True)
     sub = Subset(ds, idx)
     maps = {
-        k: display_stretch(v, cut, gain) for k, v in study_maps(models, sub, "pred", layers, weights).items()
+        k: display_stretch(v, cut, gain)
+        for k, v in study_maps(models, sub, "pred", layers, weights, device).items()
     }
     images = torch.stack([sub[i]["image"] for i in range(len(idx))])
     labels = [int(sub[i]["label"]) for i in range(len(idx))]
-    files = []
-    rows = []
+    rows: list[Any] = []
+    titles: list[str] = []
+    panels: dict[str, list[Any]] = {k: [] for k in maps}
     for i in range(len(idx)):
         rows.append(to_uint8_image(images[i]))
-        rows += [overlay(images[i], maps[k][i]) for k in maps]
+        for k in maps:
+            panels[k].append(overlay(images[i], maps[k][i]))
+            rows.append(panels[k][-1])
     compact_grid(out / "comparison.png", rows, cols=len(maps) + 1)
-    files.append("comparison.png")
-    for k, m in maps.items():
-        slug = k.lower()
-        panels = [overlay(images[i], m[i]) for i in range(len(idx))]
+    files = ["comparison.png", "labelled.png"]
+    tops = {}
+    for k in maps:
         with torch.no_grad():
-            probs = models[k].eval()(images).logits.softmax(1)
-        top = probs.topk(min(3, probs.shape[1]), dim=1)
-        titles = [
-            top_k_title(names, top.values[i], top.indices[i], names[labels[i]]) for i in range(len(idx))
-        ]
-        labelled_grid(out / f"labelled-{slug}.png", panels, titles, cols=4)
-        compact_grid(out / f"grid-{slug}.png", panels, cols=4)
-        strip(out / f"strip-{slug}.png", panels)
-        files += [f"labelled-{slug}.png", f"grid-{slug}.png", f"strip-{slug}.png"]
+            probs = models[k].eval().to(device)(images.to(device)).logits.softmax(1).cpu()
+        tops[k] = probs.topk(min(3, probs.shape[1]), dim=1)
+        slug = k.lower()
+        compact_grid(out / f"grid-{slug}.png", panels[k], cols=4)
+        strip(out / f"strip-{slug}.png", panels[k])
+        files += [f"grid-{slug}.png", f"strip-{slug}.png"]
+    for i in range(len(idx)):
+        for k in maps:
+            t = top_k_title(names, tops[k].values[i], tops[k].indices[i], names[labels[i]])
+            titles.append(f"{k}\n{t}")
+    labelled_grid(out / "labelled.png", [p for i in range(len(idx)) for p in (panels[k][i] for k in maps)],
+                  titles, cols=len(maps), tile=1.6)  # fmt: skip
     return files
