@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_faithfulness.py                  # 100 images x 9 percentiles
     .venv/bin/python benchmarks/bench_faithfulness.py --images 8       # a quick look
 
-Model: the offline pretrained EfficientNet-Lite0 (eval mode), 224x224 crops of scikit-image's
-photos, Grad-CAM maps on ``backbone.head`` (computed before the clocks start). ROAD combined
+Model: the offline pretrained EfficientNet-Lite0 (eval mode; ``--model resnet50``: a randomly
+initialized torchvision ResNet-50, ten times the forward cost), 224x224 crops of scikit-image's
+photos, Grad-CAM maps (computed before the clocks start). ROAD combined
 (MoRF and LeRF at 9 percentiles: 18 imputed copies per image, plus the original) against the
 same number of forward passes on tensors of the same shape and batch size. The target is
 ROAD <= 1.2x its forward passes. Also timed: the imputation alone, and pytorch-grad-cam's
@@ -53,6 +54,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", default="efficientnet_lite0",
+                    help="efficientnet_lite0 (pretrained, Grad-CAM on backbone.head) or resnet50 (random weights, layer4)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -61,15 +64,20 @@ def main() -> None:
     from camkit.metrics.road import DEFAULT_PERCENTILES, noisy_linear_impute, road, road_keep_masks
     from camkit.models.pretrained import imagenet_model
 
-    model = imagenet_model("efficientnet_lite0").eval()
+    if args.model == "resnet50":  # a heavier model: ~10x the forward cost, the same imputation
+        import torchvision
+
+        model, layer = torchvision.models.resnet50().eval(), "layer4"
+    else:
+        model, layer = imagenet_model("efficientnet_lite0").eval(), "backbone.head"
     x = photos(args.images)
-    maps = torch.cat([get_method("grad-cam")(model, ["backbone.head"])(x[i : i + 16], "pred").maps
+    maps = torch.cat([get_method("grad-cam")(model, [layer])(x[i : i + 16], "pred").maps
                       for i in range(0, args.images, 16)])  # fmt: skip
     with torch.no_grad():
         targets = torch.cat([logits_of(model(x[i : i + 16])).argmax(1) for i in range(0, args.images, 16)])
     pct = list(DEFAULT_PERCENTILES)
     n_fwd = args.images * (1 + 2 * len(pct))
-    print(f"{args.images} images x {len(pct)} percentiles x (MoRF, LeRF): {n_fwd} forward passes, "
+    print(f"{args.model}: {args.images} images x {len(pct)} percentiles x (MoRF, LeRF): {n_fwd} forward passes, "
           f"batch {args.batch_size}, {torch.get_num_threads()} thread(s)")  # fmt: skip
 
     def forwards() -> None:  # the same passes on the same shapes: the originals, then 2P copies of each

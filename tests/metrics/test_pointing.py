@@ -143,3 +143,12 @@ def test_against_quantus(name: str, ours: object, quantus_inputs: tuple) -> None
     theirs = _quantus(getattr(quantus, name)(disable_warnings=True), x, a, s)
     mine = ours(torch.from_numpy(a[:, 0]), torch.from_numpy(s[:, 0]))  # type: ignore[operator]
     np.testing.assert_allclose(mine.scores.numpy(), theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_public_names() -> None:
+    import camkit.metrics as M
+
+    maps, masks = torch.zeros(1, 30, 30), torch.zeros(1, 30, 30)
+    maps[0, 0, 0], masks[0, 0, 14] = 1.0, 1
+    assert M.pointing_game(maps, masks, tolerance=15).scores.item() == 1.0
+    assert M.energy_pointing_game(maps, masks).scores.item() == 0.0

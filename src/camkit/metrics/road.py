@@ -15,9 +15,10 @@ over the percentiles of *score − original score* (pytorch-grad-cam's
 
 The reference solves each system with scipy's sparse LU, one image and percentile at a time.
 Here every (image, percentile, order, channel) system of a batch is solved at once in torch by
-conjugate gradients (Jacobi-preconditioned, warm-started from the same problem solved on a
-2×-coarser grid, recursively), until every removed pixel differs from the weighted mean of
-its neighbours by less than ``tol`` (default 1e-4, in image units: far below the 0.01 noise).
+conjugate gradients preconditioned with a geometric multigrid V-cycle, until every removed
+pixel differs from the weighted mean of its neighbours by less than ``tol`` (default 3e-4, in
+image units; the imputed values are then within about 0.005 of the exact solution, below the
+0.01 noise; ``tests/metrics/test_road.py`` checks 2e-5 against the reference at 1e-6).
 A map that removes every pixel of an image (a constant map: its percentile is its value)
 leaves the reference's system singular; here that image is filled with 0 plus the noise.
 """
@@ -46,49 +47,78 @@ def _neighbour_sum(v: torch.Tensor) -> torch.Tensor:
     return (t - 4 * v) / 12
 
 
-def _pcg(x: torch.Tensor, missing: torch.Tensor, v: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
-    """Solve for the missing pixels of x (N, C, H, W) given (N, 1, H, W) float ``missing``,
-    from the start values ``v`` (zero outside the missing pixels). Returns the filled image."""
-    h, w = x.shape[-2:]
-    d = _neighbour_sum(torch.ones((1, 1, h, w), dtype=x.dtype, device=x.device))  # in-image weight sums
+class _Level:
+    """One grid of the multigrid hierarchy: ``missing`` (N, 1, h, w) float, ``d`` the in-image
+    neighbour weight sums (1, 1, h, w)."""
+
+    def __init__(self, missing: torch.Tensor) -> None:
+        h, w = missing.shape[-2:]
+        self.missing = missing
+        self.d = _neighbour_sum(torch.ones((1, 1, h, w), dtype=missing.dtype, device=missing.device))
+        self.inv_d = missing / self.d
+
+    def apply(self, u: torch.Tensor) -> torch.Tensor:
+        """The system's matrix on the missing pixels: d·u − Σ w u_neighbours."""
+        return self.missing * (self.d * u - _neighbour_sum(u))
+
+
+def _restrict(r: torch.Tensor) -> torch.Tensor:
+    """Sum over 2x2 cells (zero-padded to even sizes): (N, C, h, w) -> (N, C, ceil(h/2), ceil(w/2))."""
+    h, w = r.shape[-2:]
+    r = F.pad(r, (0, w % 2, 0, h % 2))
+    n, c, hh, ww = r.shape
+    return r.view(n, c, hh // 2, 2, ww // 2, 2).sum((3, 5))
+
+
+def _prolong(e: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Piecewise-constant interpolation, the transpose of :func:`_restrict`."""
+    return e.repeat_interleave(2, -2).repeat_interleave(2, -1)[..., : size[0], : size[1]]
+
+
+def _vcycle(levels: list[_Level], k: int, r: torch.Tensor, omega: float = 0.8) -> torch.Tensor:
+    """A symmetric V-cycle from zero (damped Jacobi before and after the coarse correction): an
+    SPD approximation of A⁻¹ r, the conjugate gradients' preconditioner."""
+    lv = levels[k]
+    if k == len(levels) - 1:
+        v = omega * lv.inv_d * r
+        for _ in range(20):
+            v = v + omega * lv.inv_d * (r - lv.apply(v))
+        return v
+    v = omega * lv.inv_d * r
+    e = _vcycle(levels, k + 1, _restrict(r - lv.apply(v)), omega)
+    # the rediscretized coarse operator is half the Galerkin one of piecewise-constant transfers
+    v = v + 0.5 * lv.missing * _prolong(e, (r.shape[-2], r.shape[-1]))
+    return v + omega * lv.inv_d * (r - lv.apply(v))
+
+
+def _impute(
+    x: torch.Tensor, missing: torch.Tensor, tol: float, max_iter: int, min_size: int = 8
+) -> torch.Tensor:
+    """Solve for the missing pixels of x (N, C, H, W), ``missing`` (N, 1, H, W) float, by
+    multigrid-preconditioned conjugate gradients; returns the filled image."""
+    levels = [_Level(missing)]
+    while min(levels[-1].missing.shape[-2:]) > min_size:  # a coarse cell is unknown if any child is
+        levels.append(_Level(F.max_pool2d(levels[-1].missing, 2, ceil_mode=True)))
+    fine = levels[0]
     known = x * (1 - missing)
-    b = missing * _neighbour_sum(known)
-
-    def apply(u: torch.Tensor) -> torch.Tensor:
-        return missing * (d * u - _neighbour_sum(u))
-
-    r = b - apply(v)
-    z = r / d
-    p = z
-    rz = (r * z).sum((2, 3), keepdim=True)
+    r = missing * _neighbour_sum(known)  # the right-hand side; the start is v = 0
+    v = torch.zeros_like(x)
+    z = _vcycle(levels, 0, r)
+    p, rz = z, (r * z).sum((2, 3), keepdim=True)
     for _ in range(max_iter):
-        active = (r.abs() / d).amax((2, 3), keepdim=True) >= tol  # (N, C, 1, 1)
+        active = (r.abs() / fine.d).amax((2, 3), keepdim=True) >= tol  # (N, C, 1, 1)
         if not bool(active.any()):
             break
-        ap = apply(p)
+        ap = fine.apply(p)
         pap = (p * ap).sum((2, 3), keepdim=True)
         alpha = torch.where(active & (pap > 0), rz / pap.clamp_min(1e-30), torch.zeros_like(pap))
         v = v + alpha * p
         r = r - alpha * ap
-        z = r / d
+        z = _vcycle(levels, 0, r)
         rz_new = (r * z).sum((2, 3), keepdim=True)
         p = z + torch.where(rz > 0, rz_new / rz.clamp_min(1e-30), torch.zeros_like(rz)) * p
         rz = rz_new
     return known + v * missing
-
-
-def _impute(
-    x: torch.Tensor, missing: torch.Tensor, tol: float, max_iter: int, min_size: int = 16
-) -> torch.Tensor:
-    if min(x.shape[-2:]) >= 2 * min_size:  # start from the solution on a 2x coarser grid
-        kept = 1 - missing
-        xs = F.avg_pool2d(x * kept, 2, ceil_mode=True)
-        ks = F.avg_pool2d(kept, 2, ceil_mode=True)
-        coarse = _impute(xs / ks.clamp_min(1e-12), (ks <= 0.5).to(x.dtype), tol, max_iter, min_size)
-        start = F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False) * missing
-    else:
-        start = torch.zeros_like(x)
-    return _pcg(x, missing, start, tol, max_iter)
 
 
 def noisy_linear_impute(
@@ -96,8 +126,8 @@ def noisy_linear_impute(
     keep: torch.Tensor,
     noise: float = 0.01,
     generator: torch.Generator | None = None,
-    tol: float = 1e-4,
-    max_iter: int = 1000,
+    tol: float = 3e-4,
+    max_iter: int = 500,
 ) -> torch.Tensor:
     """ROAD's noisy linear imputation of (N, C, H, W) images where (N, H, W) ``keep`` is False.
 
@@ -171,7 +201,7 @@ def road(
     noise: float = 0.01,
     seed: int | None = 0,
     batch_size: int = 64,
-    tol: float = 1e-4,
+    tol: float = 3e-4,
 ) -> ROADResult:
     """ROAD MoRF, LeRF and combined scores.
 
