@@ -58,7 +58,7 @@ def step_speed(rounds: int = 7) -> None:
 
     from camkit.models.camnet import CAMNet, ModelConfig
 
-    sides = {}
+    sides: dict[tuple[int, bool], Any] = {}
     for bs in (64, 128):
         for bf16 in (False, True):
             torch.manual_seed(0)
