@@ -48,13 +48,52 @@ def _override(sets: list[str]) -> Any:
     demo.demo_config = config
 
 
+def step_speed(rounds: int = 7) -> None:
+    """The demo model's training step (batch 64 and 128 at 64 px), float32 against bf16
+    autocast, interleaved; median CPU and wall ms per image."""
+    import statistics
+    import time
+
+    import torch
+
+    from camkit.models.camnet import CAMNet, ModelConfig
+
+    sides: dict[tuple[int, bool], Any] = {}
+    for bs in (64, 128):
+        for bf16 in (False, True):
+            torch.manual_seed(0)
+            m = CAMNet(ModelConfig(backbone="resnet18", layer="layer2")).to(memory_format=torch.channels_last)
+            x = torch.rand(bs, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+            sides[(bs, bf16)] = (m, torch.optim.Adam(m.parameters()), x, torch.randint(0, 10, (bs,)), [])
+    for r in range(rounds + 1):
+        for (bs, bf16), (m, opt, x, y, times) in sides.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = torch.nn.functional.cross_entropy(m(x).logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if r:  # the first round warms up
+                times.append(((time.perf_counter() - w0) * 1e3 / bs, (time.process_time() - c0) * 1e3 / bs))
+    print(f"training step at 64 px, {torch.get_num_threads()} threads, median of {rounds}")
+    print(f"{'batch':>5} {'amp':>5} {'wall ms/img':>12} {'CPU ms/img':>11}")
+    for (bs, bf16), side in sides.items():
+        times = side[4]
+        wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+        print(f"{bs:>5} {'bf16' if bf16 else 'off':>5} {wall:>12.2f} {cpu:>11.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", action="store_true", help="only time the training step, float32 vs bf16")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     ap.add_argument("--show-test", action="store_true", help="also print the test numbers")
     ap.add_argument("--keep", help="write the demo here instead of a temporary folder")
     args = ap.parse_args()
+    if args.steps:
+        step_speed()
+        return 0
     _override(args.set)
     from camkit.apps.demo import run_demo
 

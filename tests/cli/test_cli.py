@@ -56,6 +56,12 @@ def test_demo_quick_writes_metrics_and_overlays(quick_demo: Path) -> None:
     for key in ("accuracy", "miou", "peak_iou", "peak_threshold", "baselines"):
         assert key in m
     assert set(m["baselines"]) == {"whole_image", "centre_box"}
+    # plain CAM beside the method chosen on val; the top-level numbers stay plain CAM's
+    rows = m["methods"]
+    assert set(rows) == {"cam", "nwc-cam"} and "miou" in rows["cam"] and "miou" in rows[m["best_method"]]
+    assert m["best_method"] == max(rows, key=lambda k: rows[k]["val_peak_iou"])
+    assert rows["cam"]["peak_iou"] == m["peak_iou"] and rows["cam"]["miou"] == m["miou"]
+    assert {"canvases", "train", "extract", "score"} <= set(m["timings_s"]) and m["cpu_time_s"] > 0
     assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["miou"] <= m["peak_iou"] <= 1.0
     assert 0.0 <= m["peak_threshold"] <= 1.0
     # the whole-image baseline is object area / canvas area: small objects, small IoU

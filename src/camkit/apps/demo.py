@@ -72,7 +72,7 @@ def demo_config(out: Path, quick: bool, data_root: str | None = None, seed: int 
     else:
         data = DataConfig(root=data_root, image_size=64, n_train=9000, n_val=1000, n_test=1000, seed=seed)
         train = TrainConfig(
-            epochs=7, lr=2e-3, batch_size=128, schedule="onecycle", seed=seed, out=str(out), exp_id="run",
+            epochs=7, lr=2e-3, batch_size=64, schedule="onecycle", seed=seed, out=str(out), exp_id="run",
             amp=amp,
         )  # fmt: skip
     return RunConfig(
