@@ -108,7 +108,10 @@ def choose_layer(
         lay = resolve_layout(layout, t.shape, size, hint, strict=False)
         if lay is None:
             continue
-        gh, gw = lay.to_nchw(t.detach()).shape[-2:]
+        try:
+            gh, gw = lay.to_nchw(t.detach()).shape[-2:]
+        except (RuntimeError, ValueError, IndexError):  # a callable layout that fits other layers only
+            continue
         if gh >= min_grid and gw >= min_grid:
             grids.append((i, t, lay))
     if grids:

@@ -31,7 +31,15 @@ from torch import nn
 from camkit.core.errors import CamkitError, OptionError, close_matches
 from camkit.core.ops import minmax, spatial_size, tensor_sum, upsample
 from camkit.methods.autolayer import choose_layer
-from camkit.methods.layouts import Layout, LayoutSpec, layout_of, prefix_tokens_of, resolve_layout
+from camkit.methods.layouts import (
+    Layout,
+    LayoutSpec,
+    layout_of,
+    output_tensor,
+    prefix_tokens_of,
+    repack,
+    resolve_layout,
+)
 from camkit.methods.targets import Target, Targets, expand_targets, find_logits, scorers_of, target_scores
 
 log = logging.getLogger(__name__)
@@ -152,14 +160,10 @@ class CAMMethod(ABC):
         def fn(_m: nn.Module, _inp: Any, out: Any) -> Any:
             if not self._capture and self._edit is None:
                 return None
-            t = out[0] if isinstance(out, (tuple, list)) else out
+            t = output_tensor(out, self.layers[i][0])
             lay = self._layouts[i] = layout_of(self.layout, t.shape, self._size, prefix_tokens_of(self.model))
             a = lay.to_nchw(t)
-            if lay.kind == "callable":
-                if self._edit is not None:
-                    raise OptionError(
-                        "layout", "a callable cannot feed edited activations back; name the layout"
-                    )
+            if lay.kind == "callable" and self._edit is None:
                 if self._capture:
                     self._acts[i], self._raw[i] = a, t
                 return None
@@ -169,8 +173,8 @@ class CAMMethod(ABC):
                 self._acts[i] = a
             if lay.identity and self._edit is None:
                 return None
-            t = lay.back(a, t)  # the model continues from the grid view: true gradients w.r.t. it
-            return t if isinstance(out, torch.Tensor) else type(out)((t, *out[1:]))
+            # the model continues from the grid view: true gradients w.r.t. it
+            return repack(out, lay.back(a, t))
 
         return fn
 
