@@ -75,7 +75,7 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
 
 def add_layer_arg(p: argparse.ArgumentParser, several: bool = True) -> None:
     what = "target layer name(s), comma-separated" if several else "target layer"
-    p.add_argument("--layer", help=f"{what} (default: the backbone's output)")
+    p.add_argument("--layer", help=f"{what} (default: the backbone's output; other models: auto)")
 
 
 def add_method_args(

@@ -30,7 +30,7 @@ from torch import nn
 
 from camkit.core.errors import CamkitError, OptionError, close_matches
 from camkit.core.ops import minmax, spatial_size, tensor_sum, upsample
-from camkit.methods.autolayer import choose_layer
+from camkit.methods.autolayer import choose_layer, is_auto
 from camkit.methods.layouts import (
     Layout,
     LayoutSpec,
@@ -68,7 +68,7 @@ class CAMResult:
 def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Module]]:
     """(name, module) for each target layer; a one-line error listing close names otherwise."""
     named = dict(model.named_modules())
-    if layers is None or layers == "auto":
+    if is_auto(layers):
         if "backbone" in named and hasattr(model, "forward_features"):
             return [("backbone", named["backbone"])]
         convs = [n for n, m in named.items() if isinstance(m, nn.Conv2d)]
@@ -76,7 +76,7 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
             "layers",
             f"required for this model (or auto); e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}",
         )
-    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers or [])
     if not items:
         raise OptionError("layers", "no target layer given")
     out = []
@@ -133,7 +133,7 @@ class CAMMethod(ABC):
         if not callable(layout):
             resolve_layout(layout, (1, 1, 1), strict=False)  # a malformed spec fails here
         named = dict(model.named_modules())
-        self._auto = target_layers in (None, "auto") and not (
+        self._auto = is_auto(target_layers) and not (
             "backbone" in named and hasattr(model, "forward_features")
         )
         self.layers = [] if self._auto else resolve_layers(model, target_layers)
