@@ -342,8 +342,9 @@ class CAMMethod(ABC):
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
             maps = self.fuse(low, spatial_size(x))
-            probs = logits.detach() if scorers is not None else logits.detach().softmax(1)
-            score = probs[sample, target]
+            score = logits.detach().softmax(1)[sample, target]
+        if scorers is not None:  # the callables' own scores, not a softmax over them
+            score = logits.detach()[sample, target]
         if not differentiable:
             low = [m.detach() for m in low]
             maps = maps.detach()
