@@ -201,7 +201,8 @@ class CAMMethod(ABC):
     def _active(self) -> Iterator[None]:
         owned = not self._handles
         if owned:
-            self._install()
+            self.__enter__()  # subclasses may extend it (attention rollout unfuses attention)
+            self._with = False  # the hooks go again after this call
         try:
             yield
         finally:
