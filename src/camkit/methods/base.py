@@ -343,9 +343,8 @@ class CAMMethod(ABC):
             self._capture = False
             low = self.compute(x, acts, logits, sample, target, differentiable)
             maps = self.fuse(low, spatial_size(x))
-            score = logits.detach().softmax(1)[sample, target]
-        if scorers is not None:  # the callables' own scores, not a softmax over them
-            score = logits.detach()[sample, target]
+            probs = logits.detach() if scorers is not None else logits.detach().softmax(1)
+            score = probs[sample, target]
         if not differentiable:
             low = [m.detach() for m in low]
             maps = maps.detach()
