@@ -13,12 +13,11 @@ import torch
 from torch import nn
 
 from camkit.core.io import write_json
-from camkit.core.ops import minmax
+from camkit.core.ops import logits_of, minmax
 from camkit.core.progress import NoProgress, Progress
 from camkit.data.base import FileDataset
 from camkit.data.folders import Record, find_images
 from camkit.methods import get_method, method_options
-from camkit.methods.targets import find_logits
 from camkit.viz import html as H
 from camkit.viz.layouts import compact_grid, labelled_grid, method_comparison, overlays, strip, top_k_title
 from camkit.viz.overlay import DEFAULT_CMAP, save_png, to_uint8_image
@@ -60,7 +59,7 @@ def explain(
     model.eval().to(device)
     with torch.no_grad():
         out = model(images)
-    logits = find_logits(out)
+    logits = logits_of(out)
     probs = logits.softmax(1)
     k = min(topk, probs.shape[1])
     top_p, top_c = probs.topk(k, dim=1)

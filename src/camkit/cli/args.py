@@ -75,7 +75,8 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
 
 def add_layer_arg(p: argparse.ArgumentParser, several: bool = True) -> None:
     what = "target layer name(s), comma-separated" if several else "target layer"
-    p.add_argument("--layer", help=f"{what} (default: the backbone's output; other models: auto)")
+    p.add_argument("--layer", help=f"{what}, as train names it (layer2) or in full (backbone.layer2) "
+                   "(default: the backbone's output)")  # fmt: skip
 
 
 def add_method_args(
