@@ -209,6 +209,9 @@ def test_explicit_and_callable_layouts(x: torch.Tensor) -> None:
 def test_short_layer_names_resolve_by_unique_suffix() -> None:
     model = tiny_vit()
     assert get_method("grad-cam")(model, "1.norm1").layers[0][0] == "blocks.1.norm1"
+    auto = get_method("grad-cam")(model, ["auto"])  # as the command line passes it
+    auto.choose_layers(torch.rand(1, 3, SIZE, SIZE))
+    assert auto.layers[0][0] == "blocks.1.norm1"
     with pytest.raises(
         OptionError, match="^layers=norm1: ambiguous; give one of blocks.0.norm1, blocks.1.norm1"
     ):

@@ -20,8 +20,9 @@ def register(sub: Any) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument(
         "--model",
-        help="efficientnet_lite0 (the default: offline ImageNet), resnet18/34/50, timm:NAME, "
-        "torchvision:NAME or hf:PATH (random weights unless --weights or cached)",
+        help="a model by name: efficientnet_lite0 (offline ImageNet), resnet18/34/50, timm:NAME, "
+        "torchvision:NAME or hf:PATH (random weights unless --weights or cached) "
+        "(default: efficientnet_lite0 unless --run or --checkpoint)",
     )
     p.add_argument("--weights", help="a weights file (.safetensors or a torch state dict) for --model")
     p.add_argument("--num-classes", type=int, help="the class count of --model's head (with --weights)")

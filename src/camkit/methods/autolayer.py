@@ -50,6 +50,15 @@ def _is_head(name: str) -> bool:
     return name.rsplit(".", 1)[-1] in HEAD_NAMES
 
 
+def is_auto(layers: object) -> bool:
+    """Whether a target-layer spec asks for the automatic layer: None, "auto" or ["auto"]."""
+    return (
+        layers is None
+        or (isinstance(layers, str) and layers == "auto")
+        or (isinstance(layers, (list, tuple)) and len(layers) == 1 and layers[0] == "auto")
+    )
+
+
 def candidate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules the rule may choose: not the model itself, not skipped types, not attention
     blocks or their insides."""
@@ -108,7 +117,10 @@ def choose_layer(
         lay = resolve_layout(layout, t.shape, size, hint, strict=False)
         if lay is None:
             continue
-        gh, gw = lay.to_nchw(t.detach()).shape[-2:]
+        try:
+            gh, gw = lay.to_nchw(t.detach()).shape[-2:]
+        except (RuntimeError, ValueError, IndexError):  # a callable layout that fits other layers only
+            continue
         if gh >= min_grid and gw >= min_grid:
             grids.append((i, t, lay))
     if grids:

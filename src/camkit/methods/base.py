@@ -30,8 +30,16 @@ from torch import nn
 
 from camkit.core.errors import CamkitError, OptionError, close_matches
 from camkit.core.ops import minmax, spatial_size, tensor_sum, upsample
-from camkit.methods.autolayer import choose_layer
-from camkit.methods.layouts import Layout, LayoutSpec, layout_of, prefix_tokens_of, resolve_layout
+from camkit.methods.autolayer import choose_layer, is_auto
+from camkit.methods.layouts import (
+    Layout,
+    LayoutSpec,
+    layout_of,
+    output_tensor,
+    prefix_tokens_of,
+    repack,
+    resolve_layout,
+)
 from camkit.methods.targets import Target, Targets, expand_targets, find_logits, scorers_of, target_scores
 
 log = logging.getLogger(__name__)
@@ -60,7 +68,7 @@ class CAMResult:
 def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Module]]:
     """(name, module) for each target layer; a one-line error listing close names otherwise."""
     named = dict(model.named_modules())
-    if layers is None or layers == "auto":
+    if is_auto(layers):
         if "backbone" in named and hasattr(model, "forward_features"):
             return [("backbone", named["backbone"])]
         convs = [n for n, m in named.items() if isinstance(m, nn.Conv2d)]
@@ -68,7 +76,7 @@ def resolve_layers(model: nn.Module, layers: LayerSpec) -> list[tuple[str, nn.Mo
             "layers",
             f"required for this model (or auto); e.g. one of its last blocks: {', '.join(convs[-3:]) or 'none found'}",
         )
-    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers or [])
     if not items:
         raise OptionError("layers", "no target layer given")
     out = []
@@ -127,7 +135,7 @@ class CAMMethod(ABC):
         if not callable(layout):
             resolve_layout(layout, (1, 1, 1), strict=False)  # a malformed spec fails here
         named = dict(model.named_modules())
-        self._auto = target_layers in (None, "auto") and not (
+        self._auto = is_auto(target_layers) and not (
             "backbone" in named and hasattr(model, "forward_features")
         )
         self.layers = [] if self._auto else resolve_layers(model, target_layers)
@@ -154,14 +162,10 @@ class CAMMethod(ABC):
         def fn(_m: nn.Module, _inp: Any, out: Any) -> Any:
             if not self._capture and self._edit is None:
                 return None
-            t = out[0] if isinstance(out, (tuple, list)) else out
+            t = output_tensor(out, self.layers[i][0])
             lay = self._layouts[i] = layout_of(self.layout, t.shape, self._size, prefix_tokens_of(self.model))
             a = lay.to_nchw(t)
-            if lay.kind == "callable":
-                if self._edit is not None:
-                    raise OptionError(
-                        "layout", "a callable cannot feed edited activations back; name the layout"
-                    )
+            if lay.kind == "callable" and self._edit is None:
                 if self._capture:
                     self._acts[i], self._raw[i] = a, t
                 return None
@@ -171,8 +175,8 @@ class CAMMethod(ABC):
                 self._acts[i] = a
             if lay.identity and self._edit is None:
                 return None
-            t = lay.back(a, t)  # the model continues from the grid view: true gradients w.r.t. it
-            return t if isinstance(out, torch.Tensor) else type(out)((t, *out[1:]))
+            # the model continues from the grid view: true gradients w.r.t. it
+            return repack(out, lay.back(a, t))
 
         return fn
 
@@ -199,7 +203,8 @@ class CAMMethod(ABC):
     def _active(self) -> Iterator[None]:
         owned = not self._handles
         if owned:
-            self._install()
+            self.__enter__()  # subclasses may extend it (attention rollout unfuses attention)
+            self._with = False  # the hooks go again after this call
         try:
             yield
         finally:

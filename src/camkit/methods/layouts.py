@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,7 +76,9 @@ class Layout:
             if head.shape[0] != grid.shape[0]:
                 head = head.expand(grid.shape[0], *head.shape[1:])
             return torch.cat([head, grid], dim=1)
-        raise OptionError("layout", "a callable layout cannot feed edited activations back; give a named one")
+        raise OptionError(
+            "layout", "a callable cannot feed edited activations back (ablation-cam); name the layout"
+        )
 
     def describe(self) -> str:
         if self.kind == "tokens":
@@ -167,6 +170,23 @@ def layout_of(
     lay = resolve_layout(spec, shape, size, prefix_tokens, strict=True)
     assert lay is not None
     return lay
+
+
+def output_tensor(out: Any, layer: str) -> torch.Tensor:
+    """The tensor a layer returns (the first of a tuple, as Hugging Face layers return)."""
+    t = out[0] if isinstance(out, (tuple, list)) and out else out
+    if not isinstance(t, torch.Tensor):
+        raise OptionError(
+            "layers", f"this layer returns a {type(t).__name__}, not a tensor; pick one inside it", layer
+        )
+    return t
+
+
+def repack(out: Any, t: torch.Tensor) -> Any:
+    """``out`` with its tensor replaced by ``t`` (a tensor, tuple, list or named tuple)."""
+    if isinstance(out, torch.Tensor):
+        return t
+    return type(out)(t, *out[1:]) if hasattr(out, "_fields") else type(out)((t, *out[1:]))
 
 
 def prefix_tokens_of(model: nn.Module) -> int | None:

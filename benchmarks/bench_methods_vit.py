@@ -1,0 +1,166 @@
+"""Speed of the map methods on a ViT, side by side in one run: camkit (token layout read at the
+hook) vs a bare forward (and backward), vs pytorch-grad-cam (with its ``reshape_transform``)
+and vs torchcam (which reads (B, C, h, w) only: it hooks a tap module inserted after the same
+layer that exposes the grid, on its own copy of the model). Same weights, batch, layer
+(``blocks.11.norm1``) and targets; the ViT rows of ``bench_methods.py``'s table.
+
+    .venv/bin/python benchmarks/bench_methods_vit.py            # ~3 min on 2 CPU cores
+    .venv/bin/python benchmarks/bench_methods_vit.py --quick
+
+Each cell is the median of ``--repeats`` timed calls after one warm-up; sides are interleaved.
+Ratios < 1 mean camkit is faster. CPU time (user + sys) of the whole run is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import logging
+import os
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from bench_methods import interleaved
+from camkit.methods import get_method
+
+
+class Tap(nn.Module):
+    """Exposes a token layer's 14x14 grid as (B, C, h, w) through ``tap`` (for torchcam)."""
+
+    def __init__(self, inner: nn.Module, grid: int) -> None:
+        super().__init__()
+        self.inner, self.grid, self.tap = inner, grid, nn.Identity()
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        out = self.inner(t)
+        g = self.tap(out[:, 1:].transpose(1, 2).unflatten(2, (self.grid, self.grid)))
+        return torch.cat([out[:, :1], g.flatten(2).transpose(1, 2)], 1)
+
+
+def vit(size: int) -> tuple[nn.Module, nn.Module]:
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=size).eval()
+    tapped = copy.deepcopy(model)
+    tapped.blocks[-1].norm1 = Tap(tapped.blocks[-1].norm1, size // 16)
+    return model, tapped
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    args = ap.parse_args()
+    reps = args.repeats or (3 if args.quick else 7)
+    logging.disable(logging.WARNING)
+    import pytorch_grad_cam as pgc
+    import torchcam.methods as tcm
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    layer = "blocks.11.norm1"
+    model, tapped = vit(224)
+    x = torch.rand(8, 3, 224, 224)
+    targets = [int(c) for c in torch.randint(0, 1000, (8,))]
+    pgc_targets = [ClassifierOutputTarget(c) for c in targets]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; timm vit_tiny_patch16_224, batch 8 at 224, "
+          f"{layer} (1 class token + 14x14); median of {reps}\n")  # fmt: skip
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        g = int((t.shape[1] - 1) ** 0.5)
+        return t[:, 1:, :].reshape(t.size(0), g, g, t.size(2)).transpose(2, 3).transpose(1, 2)
+
+    def fwd() -> object:
+        with torch.no_grad():
+            return model(x)
+
+    def fwd_bwd() -> object:
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        out[torch.arange(8), targets].sum().backward()
+        return out
+
+    def ck(
+        m: nn.Module, name: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
+    ) -> Callable[[], object]:
+        def run() -> object:
+            with torch.set_grad_enabled(grad):
+                return get_method(name)(m, layer, **kw)(inp, tg)
+
+        return run
+
+    def pg(m: nn.Module, pname: str, inp: torch.Tensor, tg: list, **attrs: object) -> Callable[[], object]:
+        mod = dict(m.named_modules())[layer]
+
+        def run() -> object:
+            with getattr(pgc, pname)(model=m, target_layers=[mod], reshape_transform=reshape) as p:
+                for k, v in attrs.items():
+                    setattr(p, k, v)
+                with contextlib.redirect_stderr(io.StringIO()):
+                    return p(input_tensor=inp, targets=tg)
+
+        return run
+
+    def tc(
+        m: nn.Module, tname: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
+    ) -> Callable[[], object]:
+        def run() -> object:
+            with getattr(tcm, tname)(m, layer + ".tap", **kw) as e, torch.set_grad_enabled(grad):
+                return e(class_idx=tg, scores=m(inp))
+
+        return run
+
+    rows = []
+    grad = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusPlus", "GradCAMpp"), "xgrad-cam": ("XGradCAM", "XGradCAM"),
+            "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
+    for name, (pname, tname) in grad.items():
+        fns = {
+            "camkit": ck(model, name, x, targets, True),
+            "ref": fwd_bwd,
+            "pgc": pg(model, pname, x, pgc_targets),
+        }
+        if tname:
+            fns["tc"] = tc(tapped, tname, x, targets, True)
+        t = interleaved(fns, reps)
+        rows.append((name, t["camkit"], t["camkit"] / t["ref"], "forward+backward", t["camkit"] / t["pgc"],
+                     t["camkit"] / t["tc"] if tname else None))  # fmt: skip
+
+    # score-cam: one 112x112 image, 192 channels -> 192 masked forwards
+    small, small_tapped = vit(112)
+    xs = torch.rand(1, 3, 112, 112)
+
+    def masked_forwards() -> object:
+        with torch.no_grad():
+            for _ in range(0, 192, 64):
+                small(xs.expand(64, -1, -1, -1) * 0.5)
+
+    fns = {"camkit": ck(small, "score-cam", xs, targets[:1], False, batch_size=64, align_corners=True),
+           "ref": masked_forwards, "pgc": pg(small, "ScoreCAM", xs, pgc_targets[:1], batch_size=64),
+           "tc": tc(small_tapped, "ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
+    t = interleaved(fns, max(2, reps // 2))
+    rows.append(
+        (
+            "score-cam",
+            t["camkit"],
+            t["camkit"] / t["ref"],
+            "192 batched forwards",
+            t["camkit"] / t["pgc"],
+            t["camkit"] / t["tc"],
+        )
+    )
+
+    print("| method (ViT) | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
+    print("|---|---:|---:|---|---:|---:|")
+    for name, tt, ratio, ref, rp, rt in rows:
+        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
+        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+    cpu = os.times()
+    print(f"\nCPU time of the run: {cpu.user + cpu.system:.0f} s (user + sys)")
+
+
+if __name__ == "__main__":
+    main()
