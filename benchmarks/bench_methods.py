@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import logging
 import statistics
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import torch
 import torchvision
 
+from bench_new_methods import new_method_rows
 from camkit.methods import get_method
 
 
@@ -34,15 +36,17 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(ts)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, float]:
     for f in fns.values():
         f()
     ts: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            t = time.perf_counter()
+            t = clock()
             f()
-            ts[k].append(time.perf_counter() - t)
+            ts[k].append(clock() - t)
     return {k: statistics.median(v) for k, v in ts.items()}
 
 
@@ -50,8 +54,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument(
+        "--cpu", action="store_true", help="time CPU seconds (user+sys of this process), not wall"
+    )
+    ap.add_argument("--new-only", action="store_true", help="only the rows of the methods added for issue 16")
     args = ap.parse_args()
     reps = args.repeats or (3 if args.quick else 7)
+    timed = functools.partial(interleaved, clock=time.process_time if args.cpu else time.perf_counter)
     logging.disable(logging.WARNING)
     torch.manual_seed(0)
     import pytorch_grad_cam as pgc
@@ -63,7 +72,7 @@ def main() -> None:
     targets = [int(c) for c in torch.randint(0, 1000, (8,))]
     pgc_targets = [ClassifierOutputTarget(c) for c in targets]
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; resnet18, batch 8 at 224, layer4; median of {reps}\n"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; resnet18, batch 8 at 224, layer4; median of {reps}, {'CPU' if args.cpu else 'wall'} time\n"
     )
 
     def fwd() -> object:
@@ -76,7 +85,10 @@ def main() -> None:
         out[torch.arange(8), targets].sum().backward()
         return out
 
-    base = interleaved({"forward": fwd, "forward+backward": fwd_bwd}, reps)
+    base = timed({"forward": fwd, "forward+backward": fwd_bwd}, reps)
+    if args.new_only:
+        print_table(base, new_method_rows(model, x, targets, reps, fwd, fwd_bwd, timed))
+        return
     rows = []
 
     # Every side builds its extractor inside the timed call and removes its hooks after, so no
@@ -106,7 +118,7 @@ def main() -> None:
 
         return run
 
-    t = interleaved(
+    t = timed(
         {
             "camkit": ck("cam", x, targets, False, classifier="fc"),
             "ref": fwd,
@@ -122,7 +134,7 @@ def main() -> None:
         fns = {"camkit": ck(name, x, targets, True), "ref": fwd_bwd, "pgc": pg(pname, x, pgc_targets)}
         if tname:
             fns["tc"] = tc(tname, x, targets, True)
-        t = interleaved(fns, reps)
+        t = timed(fns, reps)
         rows.append(
             (
                 name,
@@ -145,7 +157,7 @@ def main() -> None:
     r2 = max(2, reps // 2)
     fns = {"camkit": ck("score-cam", xs, targets[:1], False, batch_size=64, align_corners=True), "ref": masked_forwards,
            "pgc": pg("ScoreCAM", xs, pgc_targets[:1], batch_size=64), "tc": tc("ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
-    t = interleaved(fns, r2)
+    t = timed(fns, r2)
     rows.append(
         (
             "score-cam",
@@ -158,7 +170,7 @@ def main() -> None:
     )
     fns = {"camkit": ck("ablation-cam", xs, targets[:1], False, batch_size=64), "ref": masked_forwards,
            "pgc": pg("AblationCAM", xs, pgc_targets[:1], batch_size=64)}  # fmt: skip
-    t = interleaved(fns, r2)
+    t = timed(fns, r2)
     rows.append(
         (
             "ablation-cam",
@@ -169,12 +181,16 @@ def main() -> None:
             None,
         )
     )
-    t = interleaved(
+    t = timed(
         {"camkit": ck("eigen-cam", x, targets, False), "ref": fwd, "pgc": pg("EigenCAM", x, pgc_targets)},
         reps,
     )
     rows.append(("eigen-cam", t["camkit"], t["camkit"] / t["ref"], "forward", t["camkit"] / t["pgc"], None))
 
+    print_table(base, rows + new_method_rows(model, x, targets, reps, fwd, fwd_bwd, timed))
+
+
+def print_table(base: dict[str, float], rows: list[tuple]) -> None:
     print(
         f"bare forward {base['forward'] * 1e3:.1f} ms, forward+backward {base['forward+backward'] * 1e3:.1f} ms\n"
     )

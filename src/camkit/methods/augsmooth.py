@@ -4,7 +4,8 @@ brightness-scaled copies of the input, mapped back to the original frame and ave
     M(x) = mean_{f, s, m}  T⁻¹_{f,s}( minmax( M(m · T_{f,s}(x)) ) )
 
 with T_{f,s} a horizontal flip (f) after a bilinear rescale by s, and m a factor on the pixel
-values. Every copy is explained for the (sample, target) pairs chosen on the original input,
+values. Every copy is explained for the (sample, class) pairs chosen on the original input
+(target callables, where the base takes them, are passed to every copy as they are),
 and each copy's map is min-max normalized before the mean, as pytorch-grad-cam's
 ``aug_smooth`` (which uses ttach: flips × multiply factors 0.9, 1, 1.1 by default); the
 identity is always one of the copies. Works with 2-D inputs only.
@@ -73,7 +74,10 @@ class AugSmooth:
         """Smoothed maps for ``x`` (B, C, H, W) and ``targets`` (chosen on ``x`` itself)."""
         h, w = int(x.shape[-2]), int(x.shape[-1])
         first = self.method(x, targets, differentiable)
-        pairs = pair_lists(first.sample, first.target, x.shape[0])
+        scorers = callable(targets) or (
+            isinstance(targets, (list, tuple)) and bool(targets) and callable(targets[0])
+        )
+        pairs: Targets = targets if scorers else pair_lists(first.sample, first.target, x.shape[0])
         total = minmax(first.maps)
         for flip, s, m in itertools.product(self.flips, self.scales, self.factors):
             if (flip, s, m) == (False, 1.0, 1.0):
