@@ -106,6 +106,7 @@ def _select(
     }  # fmt: skip
 
 
+@torch.no_grad()  # no graphs: the stored vectors would keep every batch's alive
 def build_prototypes(
     model: nn.Module,
     ds: Dataset,
