@@ -19,12 +19,12 @@ DEFAULT = "deletion,insertion,average-drop"
 
 
 def register(sub: Any) -> None:
-    from camkit.pipeline.faith_metrics import metric_names
-
     p = sub.add_parser(
         "faithfulness",
         help="faithfulness and sanity metrics: deletion/insertion, ROAD, pointing games, MPRT, ...",
     )
+    from camkit.pipeline.faith_metrics import metric_names  # after add_parser: `camkit --help` stays light
+
     add_source_args(p)
     add_model_source_args(p)
     add_method_args(p, default="grad-cam", target="pred")

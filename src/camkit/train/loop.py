@@ -259,12 +259,14 @@ def fit(
 @contextlib.contextmanager
 def _no_debris(run_dir: Path, world: World, new: bool) -> Iterator[None]:
     """A new run that fails before its first epoch is saved (bad weights, layer or data)
-    leaves no folder behind: only the config.json that :func:`open_run_dir` wrote is there."""
+    leaves no folder behind: only the config.json and provenance.json written at its start are there."""
     try:
         yield
     except BaseException:
-        if new and world.main and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {"config.json"}:
-            (run_dir / "config.json").unlink(missing_ok=True)
+        start = {"config.json", "provenance.json"}
+        if new and world.main and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= start:
+            for name in start:
+                (run_dir / name).unlink(missing_ok=True)
             run_dir.rmdir()
         raise
 
