@@ -36,6 +36,7 @@ from camkit.core.progress import Progress
 from camkit.data import dataset_len
 from camkit.data.datasets import DataConfig, build_split
 from camkit.data.fashion import CLASS_NAMES
+from camkit.metrics.iou import default_thresholds
 from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import MapScores, baseline_scores, mean_box_size, normalized_maps, score_maps
@@ -102,6 +103,13 @@ class Clock:
             p["cpu"] = round(p["cpu"] + self._cpu() - c0, 2)
 
 
+def _grid(t: float) -> float:
+    """The sweep's own float64 value nearest ``t`` (scores round thresholds to 6 digits; the
+    exact grid value keeps a threshold from entering the sweep twice)."""
+    grid = default_thresholds()
+    return float(grid[int(torch.argmin((grid - t).abs()))])
+
+
 def _scores(s: MapScores, val: MapScores) -> dict[str, Any]:
     """One method's row: test mIoU at the val threshold, test peak, and the val peak it was chosen by."""
     return {
@@ -137,7 +145,7 @@ def _maps(
             ms = extract(model, test_ds, method, "label", batch_size=256, device=device, progress=mk())
         save_maps(out / ("maps_test.npz" if method == "cam" else f"maps_test_{method}.npz"), ms)
         with clock.phase("score"):
-            test = score_maps(ms, test_ds, threshold=val[method].peak_threshold)
+            test = score_maps(ms, test_ds, threshold=_grid(val[method].peak_threshold))
         rows[method] = _scores(test, val[method])
     rows.update({m: {"val_peak_iou": s.peak_iou} for m, s in val.items() if m not in rows})
     return rows, best, ms, test, test_ds
