@@ -51,7 +51,7 @@ def _random_case(seed: int, b: int, k: int, h: int, w: int) -> tuple[torch.Tenso
 @pytest.mark.parametrize("params", [{}, {"bilateral_sxy": 4.0, "bilateral_srgb": 30.0, "gaussian_sxy": 1.5}])
 def test_matches_exact_meanfield_on_tiny_images(params: dict) -> None:
     img, probs = _random_case(0, 2, 3, 12, 11)
-    out = dense_crf(img, probs, **params)  # default stride is 1 at 12×11: exact sources
+    out = dense_crf(img, probs, **params)  # default 256 sources >= 132 pixels: exact
     g = (params.get("gaussian_sxy", 3.0), 3.0)
     bl = (params.get("bilateral_sxy", 80.0), params.get("bilateral_srgb", 13.0), 10.0)
     for i in range(2):
@@ -80,8 +80,8 @@ def test_strided_sources_approximate_exact() -> None:
         + 0.25 * torch.rand(24, 24, generator=gen, dtype=torch.float64)
     )
     probs = torch.stack([1 - fg, fg]).unsqueeze(0)
-    exact = dense_crf(img, probs, stride=1)
-    approx = dense_crf(img, probs, stride=2)
+    exact = dense_crf(img, probs, sources=10**9)
+    approx = dense_crf(img, probs, sources=144)
     agree = (exact.argmax(1) == approx.argmax(1)).double().mean()
     assert agree > 0.98
     # and the CRF recovers the rectangle from the noisy map
@@ -133,5 +133,5 @@ def test_bad_input_one_line_errors(mutate, words: str) -> None:
 
 def test_bad_option() -> None:
     img, probs = _random_case(5, 1, 2, 6, 6)
-    with pytest.raises(CamkitError, match="stride"):
-        dense_crf(img, probs, stride=0)
+    with pytest.raises(CamkitError, match="sources"):
+        dense_crf(img, probs, sources=0)

@@ -36,16 +36,12 @@ position enter its kernel exactly, so edges stay sharp at pixel resolution.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 from camkit.core.errors import CamkitError, OptionError
 
 _CLIP = 1e-5  # pydensecrf's unary_from_softmax clip
 _TRUNC = 5.0  # Gaussian kernel radius in standard deviations
-_SOURCES = 256  # bilateral source cells the default stride aims for
 
 
 def dense_crf(
@@ -58,7 +54,8 @@ def dense_crf(
     bilateral_sxy: float = 80.0,
     bilateral_srgb: float = 13.0,
     bilateral_compat: float = 10.0,
-    stride: int | None = None,
+    sources: int = 256,
+    rounds: int = 4,
     atol: float = 1e-3,
 ) -> torch.Tensor:
     """Refine class probabilities with a dense CRF (mean-field inference, Potts model).
@@ -70,7 +67,8 @@ def dense_crf(
         gaussian_sxy, gaussian_compat: smoothness kernel std (pixels) and weight (3, 3).
         bilateral_sxy, bilateral_srgb, bilateral_compat: appearance kernel std in pixels, in
             RGB units, and weight (80, 13, 10).
-        stride: block size of the bilateral sources (1 = exact N×N; None = about 256 blocks).
+        sources: bilateral source clusters (k-means of pixel features); >= H·W: exact N×N.
+        rounds: k-means rounds for the sources.
         atol: tolerance of the sum-to-one check on ``probs``.
 
     Returns:
@@ -79,8 +77,9 @@ def dense_crf(
     _check(images, probs, atol)
     if not isinstance(iterations, int) or iterations < 0:
         raise OptionError("iterations", "must be a non-negative integer", iterations)
-    if stride is not None and (not isinstance(stride, int) or stride < 1):
-        raise OptionError("stride", "must be a positive integer (1 = exact), or None for the default", stride)
+    for name, v in (("sources", sources), ("rounds", rounds)):
+        if not isinstance(v, int) or v < (1 if name == "sources" else 0):
+            raise OptionError(name, "must be a positive integer (rounds: non-negative)", v)
     for name, sd in (
         ("gaussian_sxy", gaussian_sxy),
         ("bilateral_sxy", bilateral_sxy),
@@ -90,11 +89,10 @@ def dense_crf(
             raise OptionError(name, "must be a positive standard deviation", sd)
     b, k, h, w = probs.shape
     dtype = probs.dtype
-    s = stride or max(1, math.ceil(math.sqrt(h * w / _SOURCES)))
     logp = probs.clamp(_CLIP, 1.0).log()
     q = torch.softmax(logp, dim=1)
     gauss = _GaussianFilter(h, w, gaussian_sxy, dtype, probs.device)
-    bilat = _BilateralFilter(images, bilateral_sxy, bilateral_srgb, s, dtype)
+    bilat = _BilateralFilter(images, bilateral_sxy, bilateral_srgb, sources, rounds, dtype)
     for _ in range(iterations):
         logits = logp + gaussian_compat * gauss(q) + bilateral_compat * bilat(q)
         q = torch.softmax(logits, dim=1)
@@ -132,66 +130,80 @@ def _check(images: torch.Tensor, probs: torch.Tensor, atol: float) -> None:
         )
 
 
-def _gauss1d(n: int, sxy: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    r = min(n - 1, math.ceil(_TRUNC * sxy))
-    x = torch.arange(-r, r + 1, dtype=torch.float64, device=device)
-    return torch.exp(-(x**2) / (2 * sxy**2)).to(dtype)
+def _gauss_matrix(n: int, sxy: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, n) symmetric Toeplitz matrix of the 1-D Gaussian, zero beyond 5 sxy."""
+    x = torch.arange(n, dtype=torch.float64, device=device)
+    d = x[:, None] - x[None, :]
+    g = torch.exp(-(d**2) / (2 * sxy**2))
+    return torch.where(d.abs() <= _TRUNC * sxy, g, torch.zeros_like(g)).to(dtype)
 
 
 class _GaussianFilter:
-    """Exact (within 5 σ) symmetric-normalized spatial Gaussian filter: separable convolution."""
+    """Exact (within 5 σ) symmetric-normalized spatial Gaussian filter: separable, as two matmuls
+    with Toeplitz matrices (faster on CPU than a depthwise convolution)."""
 
     def __init__(self, h: int, w: int, sxy: float, dtype: torch.dtype, device: torch.device) -> None:
-        self.ky = _gauss1d(h, sxy, dtype, device)
-        self.kx = _gauss1d(w, sxy, dtype, device)
+        self.gy = _gauss_matrix(h, sxy, dtype, device)
+        self.gx = _gauss_matrix(w, sxy, dtype, device)
         ones = torch.ones(1, 1, h, w, dtype=dtype, device=device)
-        self.dinv = self._conv(ones).rsqrt()  # (1, 1, H, W)
+        self.dinv = self._blur(ones).rsqrt()  # (1, 1, H, W)
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        b, k, h, w = x.shape
-        x = x.reshape(b * k, 1, h, w)
-        ry, rx = len(self.ky) // 2, len(self.kx) // 2
-        x = F.conv2d(x, self.ky.view(1, 1, -1, 1), padding=(ry, 0))
-        x = F.conv2d(x, self.kx.view(1, 1, 1, -1), padding=(0, rx))
-        return x.reshape(b, k, h, w)
+    def _blur(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gy @ (x @ self.gx)
 
     def __call__(self, q: torch.Tensor) -> torch.Tensor:
-        return self._conv(q * self.dinv) * self.dinv
+        return self._blur(q * self.dinv) * self.dinv
 
 
-def _block_sum(x: torch.Tensor, s: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, M) sums over s×s blocks (zero-padded at the far edges)."""
-    b, c, h, w = x.shape
-    hb, wb = -(-h // s), -(-w // s)
-    x = F.pad(x, (0, wb * s - w, 0, hb * s - h))
-    return x.reshape(b, c, hb, s, wb, s).sum(dim=(3, 5)).reshape(b, c, hb * wb)
+def _sqdist(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """(B, D, N), (B, D, M) -> (B, N, M) squared distances, one bmm on augmented features."""
+    one_a, one_c = a.new_ones(a.shape[0], 1, a.shape[2]), c.new_ones(c.shape[0], 1, c.shape[2])
+    aa = torch.cat([a, (a**2).sum(1, keepdim=True), one_a], dim=1)
+    cc = torch.cat([-2 * c, one_c, (c**2).sum(1, keepdim=True)], dim=1)
+    return (aa.transpose(1, 2) @ cc).clamp_min_(0)
+
+
+def _cluster(feats: torch.Tensor, m: int, rounds: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k-means of (B, D, N) features into m sources: (assignment (B, N), means (B, D, m),
+    counts (B, 1, m)); started from m pixels spread evenly over the raster."""
+    b, d, n = feats.shape
+    if m >= n:  # every pixel its own source: the exact N×N filter
+        ones = torch.ones(b, 1, n, dtype=feats.dtype, device=feats.device)
+        return torch.arange(n, device=feats.device).expand(b, n), feats, ones
+    start = torch.linspace(0, n - 1, m, device=feats.device).round().long()
+    means = feats[:, :, start]
+    for _ in range(rounds + 1):
+        assign = _sqdist(feats, means).argmin(dim=2)  # (B, N)
+        sums = feats.new_zeros(b, d, m).scatter_add_(2, assign.unsqueeze(1).expand(b, d, n), feats)
+        counts = feats.new_zeros(b, 1, m).scatter_add_(2, assign.unsqueeze(1), feats.new_ones(b, 1, n))
+        means = torch.where(counts > 0, sums / counts.clamp_min(1), means)
+    return assign, means, counts
 
 
 class _BilateralFilter:
-    """Symmetric-normalized bilateral filter: every pixel against s×s source blocks, one matmul."""
+    """Symmetric-normalized bilateral filter: every pixel against m feature-space clusters."""
 
-    def __init__(self, images: torch.Tensor, sxy: float, srgb: float, s: int, dtype: torch.dtype) -> None:
+    def __init__(
+        self, images: torch.Tensor, sxy: float, srgb: float, m: int, rounds: int, dtype: torch.dtype
+    ) -> None:
         b, h, w, _ = images.shape
         dev = images.device
-        f64 = torch.float64
         ys, xs = torch.meshgrid(
-            torch.arange(h, dtype=f64, device=dev), torch.arange(w, dtype=f64, device=dev), indexing="ij"
+            torch.arange(h, dtype=dtype, device=dev), torch.arange(w, dtype=dtype, device=dev), indexing="ij"
         )
         pos = torch.stack([ys, xs]).expand(b, 2, h, w) / sxy
-        rgb = images.permute(0, 3, 1, 2).to(f64) / srgb
-        feats = torch.cat([pos, rgb], dim=1)  # (B, 5, H, W)
-        feats = feats - feats.mean(dim=(2, 3), keepdim=True)  # smaller numbers for the mm trick
-        self.s, self.h, self.w = s, h, w
-        counts = _block_sum(torch.ones(1, 1, h, w, dtype=f64, device=dev), s)  # (1, 1, M)
-        src = _block_sum(feats, s) / counts  # (B, 5, M) mean feature per block
-        tgt = feats.reshape(b, 5, h * w)
-        d2 = (tgt**2).sum(1).unsqueeze(2) + (src**2).sum(1).unsqueeze(1) - 2 * tgt.transpose(1, 2) @ src
-        kern = torch.exp(-0.5 * d2.clamp_min(0))  # (B, N, M)
-        deg = kern @ counts.reshape(1, -1, 1)  # (B, N, 1): Σ_j k_ij over all pixels j
-        self.kt = kern.transpose(1, 2).to(dtype).contiguous()  # (B, M, N)
-        self.dinv = deg.reshape(b, 1, h, w).rsqrt().to(dtype)
+        rgb = images.permute(0, 3, 1, 2).to(dtype) / srgb
+        feats = torch.cat([pos, rgb], dim=1).reshape(b, 5, h * w)
+        feats = feats - feats.mean(dim=2, keepdim=True)  # smaller numbers for the mm trick
+        assign, means, counts = _cluster(feats, m, rounds)
+        kern = _sqdist(feats, means).mul_(-0.5).exp_()  # (B, N, M)
+        deg = kern @ counts.transpose(1, 2)  # (B, N, 1): Σ_j k_ij over all pixels j
+        self.kt = kern.transpose(1, 2).contiguous()  # (B, M, N)
+        self.dinv = deg.reshape(b, 1, h, w).rsqrt()
+        self.assign, self.m, self.h, self.w = assign, means.shape[2], h, w
 
     def __call__(self, q: torch.Tensor) -> torch.Tensor:
         b, k = q.shape[:2]
-        src = _block_sum(q * self.dinv, self.s)  # (B, K, M)
+        x = (q * self.dinv).reshape(b, k, -1)
+        src = x.new_zeros(b, k, self.m).scatter_add_(2, self.assign.unsqueeze(1).expand_as(x), x)
         return (src @ self.kt).reshape(b, k, self.h, self.w) * self.dinv
