@@ -55,7 +55,7 @@ def dense_crf(
     bilateral_srgb: float = 13.0,
     bilateral_compat: float = 10.0,
     sources: int = 256,
-    rounds: int = 4,
+    rounds: int = 3,
     atol: float = 1e-3,
 ) -> torch.Tensor:
     """Refine class probabilities with a dense CRF (mean-field inference, Potts model).
@@ -164,20 +164,30 @@ def _sqdist(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 def _cluster(feats: torch.Tensor, m: int, rounds: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """k-means of (B, D, N) features into m sources: (assignment (B, N), means (B, D, m),
-    counts (B, 1, m)); started from m pixels spread evenly over the raster."""
+    """k-means of (B, D, N) features into m sources: (assignment (B, N), squared distances of
+    every pixel to every source mean (B, N, m), source sizes (B, 1, m)). ``rounds`` Lloyd rounds on a strided sample of about 16 pixels per
+    source, started from m sample pixels spread evenly over the raster, then one on all pixels."""
     b, d, n = feats.shape
     if m >= n:  # every pixel its own source: the exact N×N filter
         ones = torch.ones(b, 1, n, dtype=feats.dtype, device=feats.device)
-        return torch.arange(n, device=feats.device).expand(b, n), feats, ones
-    start = torch.linspace(0, n - 1, m, device=feats.device).round().long()
-    means = feats[:, :, start]
-    for _ in range(rounds + 1):
-        assign = _sqdist(feats, means).argmin(dim=2)  # (B, N)
-        sums = feats.new_zeros(b, d, m).scatter_add_(2, assign.unsqueeze(1).expand(b, d, n), feats)
-        counts = feats.new_zeros(b, 1, m).scatter_add_(2, assign.unsqueeze(1), feats.new_ones(b, 1, n))
-        means = torch.where(counts > 0, sums / counts.clamp_min(1), means)
-    return assign, means, counts
+        return torch.arange(n, device=feats.device).expand(b, n), _sqdist(feats, feats), ones
+    sample = feats[:, :, :: max(1, n // (16 * m))]  # rounds on about 16 pixels per source
+    start = torch.linspace(0, sample.shape[2] - 1, m, device=feats.device).round().long()
+    means = sample[:, :, start]
+    for _ in range(rounds):
+        means, _ = _means(sample, _sqdist(sample, means).argmin(dim=2), means)
+    d2 = _sqdist(feats, means)  # (B, N, M)
+    assign = d2.argmin(dim=2)  # every pixel to its nearest mean
+    _, counts = _means(feats, assign, means)
+    return assign, d2, counts
+
+
+def _means(feats: torch.Tensor, assign: torch.Tensor, old: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cluster means (B, D, M) (empty clusters keep ``old``) and counts (B, 1, M)."""
+    (b, d, n), m = feats.shape, old.shape[2]
+    sums = feats.new_zeros(b, d, m).scatter_add_(2, assign.unsqueeze(1).expand(b, d, n), feats)
+    counts = feats.new_zeros(b, 1, m).scatter_add_(2, assign.unsqueeze(1), feats.new_ones(b, 1, n))
+    return torch.where(counts > 0, sums / counts.clamp_min(1), old), counts
 
 
 class _BilateralFilter:
@@ -195,12 +205,13 @@ class _BilateralFilter:
         rgb = images.permute(0, 3, 1, 2).to(dtype) / srgb
         feats = torch.cat([pos, rgb], dim=1).reshape(b, 5, h * w)
         feats = feats - feats.mean(dim=2, keepdim=True)  # smaller numbers for the mm trick
-        assign, means, counts = _cluster(feats, m, rounds)
-        kern = _sqdist(feats, means).mul_(-0.5).exp_()  # (B, N, M)
+        assign, d2, counts = _cluster(feats, m, rounds)
+        # floor at exp(-40): below that float32 goes denormal, which makes exp and bmm crawl
+        kern = d2.clamp_max_(80).mul_(-0.5).exp_()  # (B, N, M)
         deg = kern @ counts.transpose(1, 2)  # (B, N, 1): Σ_j k_ij over all pixels j
-        self.kt = kern.transpose(1, 2).contiguous()  # (B, M, N)
+        self.kt = kern.transpose(1, 2)  # (B, M, N), a view
         self.dinv = deg.reshape(b, 1, h, w).rsqrt()
-        self.assign, self.m, self.h, self.w = assign, means.shape[2], h, w
+        self.assign, self.m, self.h, self.w = assign, counts.shape[2], h, w
 
     def __call__(self, q: torch.Tensor) -> torch.Tensor:
         b, k = q.shape[:2]
