@@ -58,7 +58,7 @@ def main() -> None:
         for size, k in ((32, 3), (64, 5), (128, 21)):
             img, probs = _case(photo, size, k, seed=size)
             ref = _pydensecrf(img, probs)
-            strides = [10**9, 256, 512] if size <= 64 else [256, 512, 1024]
+            strides = [10**9, 128, 256] if size <= 64 else [128, 256, 512]
             for stride in strides:
                 out = dense_crf(torch.from_numpy(img)[None], torch.from_numpy(probs)[None], sources=stride)[
                     0
