@@ -157,3 +157,13 @@ def test_against_pydensecrf_when_built() -> None:
     out = dense_crf(img, probs.float(), sources=10**9)[0].numpy()
     assert (out.argmax(0) == ref.argmax(0)).mean() >= 0.99
     assert np.abs(out - ref).mean() < 2e-3
+
+
+def test_sum_tolerance_and_output_form() -> None:
+    img, probs = _random_case(7, 2, 3, 9, 7)
+    nearly = (probs * (1 + 5e-4)).float()  # within the default atol of 1e-3: accepted
+    out = dense_crf(img, nearly)
+    assert out.shape == probs.shape and out.dtype == torch.float32 and out.device == probs.device
+    np.testing.assert_allclose(out.sum(1).numpy(), 1.0, atol=1e-5)
+    with pytest.raises(CamkitError, match="do not sum to 1"):
+        dense_crf(img, nearly, atol=1e-4)

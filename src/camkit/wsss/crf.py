@@ -69,7 +69,8 @@ def dense_crf(
         gaussian_sxy, gaussian_compat: smoothness kernel std (pixels) and weight (3, 3).
         bilateral_sxy, bilateral_srgb, bilateral_compat: appearance kernel std in pixels, in
             RGB units, and weight (80, 13, 10).
-        sources: bilateral source clusters (k-means of pixel features); >= H·W: exact N×N.
+        sources: bilateral source clusters (k-means of pixel features); >= H·W: the exact
+            N×N filter (memory O((H·W)²): tiny images only).
         rounds: k-means rounds for the sources.
         atol: tolerance of the sum-to-one check on ``probs``.
 
