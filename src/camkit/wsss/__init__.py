@@ -1,1 +1,5 @@
 """camkit.wsss"""
+
+from camkit.wsss.crf import dense_crf
+
+__all__ = ["dense_crf"]
