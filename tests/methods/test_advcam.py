@@ -57,7 +57,7 @@ def hand_advcam(
 
 def test_zero_steps_is_cam_exactly() -> None:
     model, x = _model(), torch.rand(2, 3, 8, 8)
-    a = AdvCAM(model, "features", steps=0)
+    a = AdvCAM(model, "features", adv_steps=0)
     with a, CAM(model, "features") as b:
         ra, rb = a(x, [[0, 2], [1]]), b(x, [[0, 2], [1]])
     assert torch.equal(ra.low[0], rb.low[0]) and torch.equal(ra.maps, rb.maps)
@@ -69,7 +69,7 @@ def test_matches_hand_written_climb(steps: int) -> None:
     """One step checks the climbing direction, scaling and clamp; three steps also the
     restriction term (zero at the first step, where x^t = x^0)."""
     model, x = _model(), torch.rand(2, 3, 8, 8)
-    m = AdvCAM(model, "features", steps=steps, xi=0.3, lam=7.0, mask_threshold=0.5)
+    m = AdvCAM(model, "features", adv_steps=steps, adv_xi=0.3, adv_lam=7.0, adv_threshold=0.5)
     with m:
         r = m(x, [2, 0])
     for n, (i, c) in enumerate([(0, 2), (1, 0)]):
@@ -80,7 +80,7 @@ def test_matches_hand_written_climb(steps: int) -> None:
 
 def test_climb_raises_the_target_logit() -> None:
     model, x = _model(), torch.rand(1, 3, 8, 8)
-    with AdvCAM(model, "features", steps=1, xi=0.05, lam=0.0) as m:
+    with AdvCAM(model, "features", adv_steps=1, adv_xi=0.05, adv_lam=0.0) as m:
         r = m(x, 1)
     # sum of CAMs of x^0 and x^1, so CAM(x^1) = r - CAM(x^0); its mean is logit - bias
     with CAM(model, "features") as b:
@@ -114,7 +114,7 @@ def test_restriction_term_acts_only_inside_the_mask() -> None:
 def test_batched_equals_per_image() -> None:
     model, x = _model(), torch.rand(3, 3, 8, 8)
     targets = [[0, 2], [1], [0, 1, 2]]
-    with AdvCAM(model, "features", steps=2, xi=0.2) as m:
+    with AdvCAM(model, "features", adv_steps=2, adv_xi=0.2) as m:
         r = m(x, targets)
         n = 0
         for i, cls in enumerate(targets):
@@ -133,7 +133,7 @@ def test_registered_and_works_on_camnet() -> None:
     x = torch.rand(2, 3, 32, 32)
     cls = get_method("advcam")
     assert cls is AdvCAM
-    m = AdvCAM(model, steps=2)
+    m = AdvCAM(model, adv_steps=2)
     with m:
         r = m(x, [0, 2])
     assert r.maps.shape == (2, 32, 32) and torch.isfinite(r.maps).all()
@@ -142,7 +142,14 @@ def test_registered_and_works_on_camnet() -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [{"steps": -1}, {"steps": 2.5}, {"xi": 0.0}, {"xi": -0.1}, {"lam": -1.0}, {"mask_threshold": 1.5}],
+    [
+        {"adv_steps": -1},
+        {"adv_steps": 2.5},
+        {"adv_xi": 0.0},
+        {"adv_xi": -0.1},
+        {"adv_lam": -1.0},
+        {"adv_threshold": 1.5},
+    ],
 )
 def test_bad_options_are_one_line_errors(kw: dict[str, float]) -> None:
     with pytest.raises(CamkitError) as e:

@@ -83,8 +83,8 @@ class AdvCAM(CAM):
     """AdvCAM (Lee et al., CVPR 2021): the sum of the CAMs of K anti-adversarial iterates of the
     image, with the restriction mask and the other-class regularizer (formula in the module).
 
-    Options: ``steps`` (K), ``xi`` (step size), ``lam`` (weight of the restriction term),
-    ``mask_threshold`` (tau). Needs a GAP-linear head, as CAM. Eval mode is the caller's job
+    Options: ``adv_steps`` (K), ``adv_xi`` (step size xi), ``adv_lam`` (weight lam of the
+    restriction term), ``adv_threshold`` (tau of the mask). Needs a GAP-linear head, as CAM. Eval mode is the caller's job
     (BatchNorm in train mode would mix the pairs of a batch).
     """
 
@@ -94,28 +94,31 @@ class AdvCAM(CAM):
         "Semantic Segmentation, CVPR 2021"
     )
     uses_gradients = True
-    extra_options = ("steps", "xi", "lam", "mask_threshold")
+    extra_options = ("adv_steps", "adv_xi", "adv_lam", "adv_threshold")
 
     def __init__(
         self,
         model: nn.Module,
         target_layers: LayerSpec = None,
-        steps: int = 27,
-        xi: float = 0.08,
-        lam: float = 7.0,
-        mask_threshold: float = 0.5,
+        adv_steps: int = 27,
+        adv_xi: float = 0.08,
+        adv_lam: float = 7.0,
+        adv_threshold: float = 0.5,
         **kw: Any,
     ) -> None:
+        steps, xi, lam, tau = adv_steps, adv_xi, adv_lam, adv_threshold
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise OptionError("steps", "the number of climbing steps K must be an integer >= 0", steps)
+            raise OptionError("adv_steps", "the number of climbing steps K must be an integer >= 0", steps)
         if not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi > 0):
-            raise OptionError("xi", "the step size must be a number > 0 (the paper uses 0.08)", xi)
+            raise OptionError("adv_xi", "the step size must be a number > 0 (the paper uses 0.08)", xi)
         if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
-            raise OptionError("lam", "the restriction weight must be a number >= 0 (the paper uses 7)", lam)
-        if not (isinstance(mask_threshold, (int, float)) and 0 <= mask_threshold <= 1):
-            raise OptionError("mask_threshold", "must be in [0, 1] (the paper uses 0.5)", mask_threshold)
+            raise OptionError(
+                "adv_lam", "the restriction weight must be a number >= 0 (the paper uses 7)", lam
+            )
+        if not (isinstance(tau, (int, float)) and 0 <= tau <= 1):
+            raise OptionError("adv_threshold", "must be in [0, 1] (the paper uses 0.5)", tau)
         super().__init__(model, target_layers, **kw)
-        self.steps, self.xi, self.lam, self.tau = steps, float(xi), float(lam), float(mask_threshold)
+        self.steps, self.xi, self.lam, self.tau = steps, float(xi), float(lam), float(tau)
         #: model passes of the last call: {"forward": ..., "backward": ...}
         self.passes: dict[str, int] = {"forward": 0, "backward": 0}
 
