@@ -17,6 +17,10 @@ METHOD_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "recam_weights": ("--recam-weights", {
         "help": "recam: CAM weights from FC1 (w), FC2 (w2), w+w2 (sum) or w*w2 (prod) (default: prod)"}),
     "prototypes": ("--prototypes", {"help": "lpcam/lpcam-f: a prototype file from camkit prototypes"}),
+    "adv_steps": ("--adv-steps", {"type": int, "help": "advcam: climbing steps K (default: 27)"}),
+    "adv_xi": ("--adv-xi", {"type": float, "help": "advcam: step size xi (default: 0.08)"}),
+    "adv_lam": ("--adv-lam", {"type": float, "help": "advcam: restriction weight lambda (default: 7)"}),
+    "adv_threshold": ("--adv-threshold", {"type": float, "help": "advcam: restriction mask threshold tau (default: 0.5)"}),
 }  # fmt: skip
 
 
