@@ -50,6 +50,74 @@ def interleaved(
     return {k: statistics.median(v) for k, v in ts.items()}
 
 
+#: camkit name: (pytorch-grad-cam class, torchcam class or None) of the gradient methods
+GRAD_METHODS = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusPlus", "GradCAMpp"), "xgrad-cam": ("XGradCAM", "XGradCAM"),
+                "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
+
+
+def bare_passes(
+    model: torch.nn.Module, x: torch.Tensor, targets: list[int]
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The references: a bare forward of ``x`` and a forward+backward of the ``targets`` logits."""
+
+    def fwd() -> object:
+        with torch.no_grad():
+            return model(x)
+
+    def fwd_bwd() -> object:
+        model.zero_grad(set_to_none=True)
+        out = model(x)
+        out[torch.arange(len(targets)), targets].sum().backward()
+        return out
+
+    return fwd, fwd_bwd
+
+
+# Every side builds its extractor inside the timed call and removes its hooks after, so no
+# side's hooks slow another side down (construction is a few microseconds).
+def camkit_side(
+    model: torch.nn.Module, layer: str, name: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
+) -> Callable[[], object]:
+    def run() -> object:
+        with torch.set_grad_enabled(grad):
+            return get_method(name)(model, layer, **kw)(inp, tg)
+
+    return run
+
+
+def pgc_side(
+    model: torch.nn.Module,
+    layer: torch.nn.Module,
+    pname: str,
+    inp: torch.Tensor,
+    tg: list,
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    **attrs: object,
+) -> Callable[[], object]:
+    import pytorch_grad_cam as pgc
+
+    def run() -> object:
+        with getattr(pgc, pname)(model=model, target_layers=[layer], reshape_transform=reshape) as p:
+            for k, v in attrs.items():
+                setattr(p, k, v)
+            with contextlib.redirect_stderr(io.StringIO()):
+                return p(input_tensor=inp, targets=tg)
+
+    return run
+
+
+def torchcam_side(
+    model: torch.nn.Module, layer: str, tname: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
+) -> Callable[[], object]:
+    import torchcam.methods as tcm
+
+    def run() -> object:
+        with getattr(tcm, tname)(model, layer, **kw) as e, torch.set_grad_enabled(grad):
+            return e(class_idx=tg, scores=model(inp))
+
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -63,8 +131,6 @@ def main() -> None:
     timed = functools.partial(interleaved, clock=time.process_time if args.cpu else time.perf_counter)
     logging.disable(logging.WARNING)
     torch.manual_seed(0)
-    import pytorch_grad_cam as pgc
-    import torchcam.methods as tcm
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     model = torchvision.models.resnet18(weights=None).eval()
@@ -75,48 +141,16 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; resnet18, batch 8 at 224, layer4; median of {reps}, {'CPU' if args.cpu else 'wall'} time\n"
     )
 
-    def fwd() -> object:
-        with torch.no_grad():
-            return model(x)
-
-    def fwd_bwd() -> object:
-        model.zero_grad(set_to_none=True)
-        out = model(x)
-        out[torch.arange(8), targets].sum().backward()
-        return out
-
+    fwd, fwd_bwd = bare_passes(model, x, targets)
     base = timed({"forward": fwd, "forward+backward": fwd_bwd}, reps)
     if args.new_only:
         print_table(base, new_method_rows(model, x, targets, reps, fwd, fwd_bwd, timed))
         return
     rows = []
 
-    # Every side builds its extractor inside the timed call and removes its hooks after, so no
-    # side's hooks slow another side down (construction is a few microseconds).
-    def ck(name: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object) -> Callable[[], object]:
-        def run() -> object:
-            with torch.set_grad_enabled(grad):
-                return get_method(name)(model, "layer4", **kw)(inp, tg)
-
-        return run
-
-    def pg(pname: str, inp: torch.Tensor, tg: list, **attrs: object) -> Callable[[], object]:
-        def run() -> object:
-            with getattr(pgc, pname)(model=model, target_layers=[model.layer4]) as p:
-                for k, v in attrs.items():
-                    setattr(p, k, v)
-                with contextlib.redirect_stderr(io.StringIO()):
-                    return p(input_tensor=inp, targets=tg)
-
-        return run
-
-    def tc(tname: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object) -> Callable[[], object]:
-        def run() -> object:
-            with getattr(tcm, tname)(model, "layer4", **kw) as e, torch.set_grad_enabled(grad):
-                out = model(inp)
-                return e(class_idx=tg, scores=out)
-
-        return run
+    ck = functools.partial(camkit_side, model, "layer4")
+    pg = functools.partial(pgc_side, model, model.layer4)
+    tc = functools.partial(torchcam_side, model, "layer4")
 
     t = timed(
         {
@@ -128,9 +162,7 @@ def main() -> None:
     )
     rows.append(("cam", t["camkit"], t["camkit"] / t["ref"], "forward", None, t["camkit"] / t["tc"]))
 
-    grad = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusPlus", "GradCAMpp"), "xgrad-cam": ("XGradCAM", "XGradCAM"),
-            "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
-    for name, (pname, tname) in grad.items():
+    for name, (pname, tname) in GRAD_METHODS.items():
         fns = {"camkit": ck(name, x, targets, True), "ref": fwd_bwd, "pgc": pg(pname, x, pgc_targets)}
         if tname:
             fns["tc"] = tc(tname, x, targets, True)
