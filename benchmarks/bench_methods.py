@@ -55,6 +55,29 @@ GRAD_METHODS = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusP
                 "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
 
 
+def ratio_row(name: str, t: dict[str, float], ref: str) -> tuple:
+    """A table row from timings ``t`` (camkit, ref, and pgc / tc when timed): (name, camkit s,
+    camkit / ref, the reference's label, camkit / pytorch-grad-cam or None, camkit / torchcam or None)."""
+    ck = t["camkit"]
+    return (
+        name,
+        ck,
+        ck / t["ref"],
+        ref,
+        ck / t["pgc"] if "pgc" in t else None,
+        ck / t["tc"] if "tc" in t else None,
+    )
+
+
+def print_rows(rows: list[tuple], title: str = "method") -> None:
+    """The markdown table of :func:`ratio_row` rows."""
+    print(f"| {title} | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
+    print("|---|---:|---:|---|---:|---:|")
+    for name, tt, ratio, ref, rp, rt in rows:
+        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
+        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+
+
 def bare_passes(
     model: torch.nn.Module, x: torch.Tensor, targets: list[int]
 ) -> tuple[Callable[[], object], Callable[[], object]]:
@@ -160,23 +183,14 @@ def main() -> None:
         },
         reps,
     )
-    rows.append(("cam", t["camkit"], t["camkit"] / t["ref"], "forward", None, t["camkit"] / t["tc"]))
+    rows.append(ratio_row("cam", t, "forward"))
 
     for name, (pname, tname) in GRAD_METHODS.items():
         fns = {"camkit": ck(name, x, targets, True), "ref": fwd_bwd, "pgc": pg(pname, x, pgc_targets)}
         if tname:
             fns["tc"] = tc(tname, x, targets, True)
         t = timed(fns, reps)
-        rows.append(
-            (
-                name,
-                t["camkit"],
-                t["camkit"] / t["ref"],
-                "forward+backward",
-                t["camkit"] / t["pgc"],
-                t["camkit"] / t["tc"] if tname else None,
-            )
-        )
+        rows.append(ratio_row(name, t, "forward+backward"))
 
     # perturbation methods: one 112x112 image, 512 channels -> 512 masked forwards each
     xs = x[:1, :, :112, :112].contiguous()
@@ -190,34 +204,16 @@ def main() -> None:
     fns = {"camkit": ck("score-cam", xs, targets[:1], False, batch_size=64, align_corners=True), "ref": masked_forwards,
            "pgc": pg("ScoreCAM", xs, pgc_targets[:1], batch_size=64), "tc": tc("ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
     t = timed(fns, r2)
-    rows.append(
-        (
-            "score-cam",
-            t["camkit"],
-            t["camkit"] / t["ref"],
-            "512 batched forwards",
-            t["camkit"] / t["pgc"],
-            t["camkit"] / t["tc"],
-        )
-    )
+    rows.append(ratio_row("score-cam", t, "512 batched forwards"))
     fns = {"camkit": ck("ablation-cam", xs, targets[:1], False, batch_size=64), "ref": masked_forwards,
            "pgc": pg("AblationCAM", xs, pgc_targets[:1], batch_size=64)}  # fmt: skip
     t = timed(fns, r2)
-    rows.append(
-        (
-            "ablation-cam",
-            t["camkit"],
-            t["camkit"] / t["ref"],
-            "512 batched forwards",
-            t["camkit"] / t["pgc"],
-            None,
-        )
-    )
+    rows.append(ratio_row("ablation-cam", t, "512 batched forwards"))
     t = timed(
         {"camkit": ck("eigen-cam", x, targets, False), "ref": fwd, "pgc": pg("EigenCAM", x, pgc_targets)},
         reps,
     )
-    rows.append(("eigen-cam", t["camkit"], t["camkit"] / t["ref"], "forward", t["camkit"] / t["pgc"], None))
+    rows.append(ratio_row("eigen-cam", t, "forward"))
 
     print_table(base, rows + new_method_rows(model, x, targets, reps, fwd, fwd_bwd, timed))
 
@@ -226,11 +222,7 @@ def print_table(base: dict[str, float], rows: list[tuple]) -> None:
     print(
         f"bare forward {base['forward'] * 1e3:.1f} ms, forward+backward {base['forward+backward'] * 1e3:.1f} ms\n"
     )
-    print("| method | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
-    print("|---|---:|---:|---|---:|---:|")
-    for name, tt, ratio, ref, rp, rt in rows:
-        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
-        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

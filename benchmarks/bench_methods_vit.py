@@ -22,7 +22,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from bench_methods import GRAD_METHODS, bare_passes, camkit_side, interleaved, pgc_side, torchcam_side
+from bench_methods import (
+    GRAD_METHODS,
+    bare_passes,
+    camkit_side,
+    interleaved,
+    pgc_side,
+    print_rows,
+    ratio_row,
+    torchcam_side,
+)
 
 
 class Tap(nn.Module):
@@ -94,8 +103,7 @@ def main() -> None:
         if tname:
             fns["tc"] = tc(tapped, tname, x, targets, True)
         t = interleaved(fns, reps)
-        rows.append((name, t["camkit"], t["camkit"] / t["ref"], "forward+backward", t["camkit"] / t["pgc"],
-                     t["camkit"] / t["tc"] if tname else None))  # fmt: skip
+        rows.append(ratio_row(name, t, "forward+backward"))
 
     # score-cam: one 112x112 image, 192 channels -> 192 masked forwards
     small, small_tapped = vit(112)
@@ -110,22 +118,8 @@ def main() -> None:
            "ref": masked_forwards, "pgc": pg(small, "ScoreCAM", xs, pgc_targets[:1], batch_size=64),
            "tc": tc(small_tapped, "ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
     t = interleaved(fns, max(2, reps // 2))
-    rows.append(
-        (
-            "score-cam",
-            t["camkit"],
-            t["camkit"] / t["ref"],
-            "192 batched forwards",
-            t["camkit"] / t["pgc"],
-            t["camkit"] / t["tc"],
-        )
-    )
-
-    print("| method (ViT) | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
-    print("|---|---:|---:|---|---:|---:|")
-    for name, tt, ratio, ref, rp, rt in rows:
-        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
-        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+    rows.append(ratio_row("score-cam", t, "192 batched forwards"))
+    print_rows(rows, "method (ViT)")
     cpu = os.times()
     print(f"\nCPU time of the run: {cpu.user + cpu.system:.0f} s (user + sys)")
 
