@@ -14,9 +14,7 @@ Ratios < 1 mean camkit is faster. CPU time (user + sys) of the whole run is prin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import io
 import logging
 import os
 from collections.abc import Callable
@@ -24,8 +22,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from bench_methods import interleaved
-from camkit.methods import get_method
+from bench_methods import (
+    GRAD_METHODS,
+    bare_passes,
+    camkit_side,
+    interleaved,
+    pgc_side,
+    print_rows,
+    ratio_row,
+    torchcam_side,
+)
 
 
 class Tap(nn.Module):
@@ -58,8 +64,6 @@ def main() -> None:
     args = ap.parse_args()
     reps = args.repeats or (3 if args.quick else 7)
     logging.disable(logging.WARNING)
-    import pytorch_grad_cam as pgc
-    import torchcam.methods as tcm
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     layer = "blocks.11.norm1"
@@ -74,50 +78,23 @@ def main() -> None:
         g = int((t.shape[1] - 1) ** 0.5)
         return t[:, 1:, :].reshape(t.size(0), g, g, t.size(2)).transpose(2, 3).transpose(1, 2)
 
-    def fwd() -> object:
-        with torch.no_grad():
-            return model(x)
-
-    def fwd_bwd() -> object:
-        model.zero_grad(set_to_none=True)
-        out = model(x)
-        out[torch.arange(8), targets].sum().backward()
-        return out
+    _, fwd_bwd = bare_passes(model, x, targets)
 
     def ck(
         m: nn.Module, name: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
     ) -> Callable[[], object]:
-        def run() -> object:
-            with torch.set_grad_enabled(grad):
-                return get_method(name)(m, layer, **kw)(inp, tg)
-
-        return run
+        return camkit_side(m, layer, name, inp, tg, grad, **kw)
 
     def pg(m: nn.Module, pname: str, inp: torch.Tensor, tg: list, **attrs: object) -> Callable[[], object]:
-        mod = dict(m.named_modules())[layer]
-
-        def run() -> object:
-            with getattr(pgc, pname)(model=m, target_layers=[mod], reshape_transform=reshape) as p:
-                for k, v in attrs.items():
-                    setattr(p, k, v)
-                with contextlib.redirect_stderr(io.StringIO()):
-                    return p(input_tensor=inp, targets=tg)
-
-        return run
+        return pgc_side(m, dict(m.named_modules())[layer], pname, inp, tg, reshape, **attrs)
 
     def tc(
         m: nn.Module, tname: str, inp: torch.Tensor, tg: list[int], grad: bool, **kw: object
     ) -> Callable[[], object]:
-        def run() -> object:
-            with getattr(tcm, tname)(m, layer + ".tap", **kw) as e, torch.set_grad_enabled(grad):
-                return e(class_idx=tg, scores=m(inp))
-
-        return run
+        return torchcam_side(m, layer + ".tap", tname, inp, tg, grad, **kw)
 
     rows = []
-    grad = {"grad-cam": ("GradCAM", "GradCAM"), "grad-cam++": ("GradCAMPlusPlus", "GradCAMpp"), "xgrad-cam": ("XGradCAM", "XGradCAM"),
-            "hirescam": ("HiResCAM", None), "layercam": ("LayerCAM", "LayerCAM")}  # fmt: skip
-    for name, (pname, tname) in grad.items():
+    for name, (pname, tname) in GRAD_METHODS.items():
         fns = {
             "camkit": ck(model, name, x, targets, True),
             "ref": fwd_bwd,
@@ -126,8 +103,7 @@ def main() -> None:
         if tname:
             fns["tc"] = tc(tapped, tname, x, targets, True)
         t = interleaved(fns, reps)
-        rows.append((name, t["camkit"], t["camkit"] / t["ref"], "forward+backward", t["camkit"] / t["pgc"],
-                     t["camkit"] / t["tc"] if tname else None))  # fmt: skip
+        rows.append(ratio_row(name, t, "forward+backward"))
 
     # score-cam: one 112x112 image, 192 channels -> 192 masked forwards
     small, small_tapped = vit(112)
@@ -142,22 +118,8 @@ def main() -> None:
            "ref": masked_forwards, "pgc": pg(small, "ScoreCAM", xs, pgc_targets[:1], batch_size=64),
            "tc": tc(small_tapped, "ScoreCAM", xs, targets[:1], False, batch_size=64, input_shape=(3, 112, 112))}  # fmt: skip
     t = interleaved(fns, max(2, reps // 2))
-    rows.append(
-        (
-            "score-cam",
-            t["camkit"],
-            t["camkit"] / t["ref"],
-            "192 batched forwards",
-            t["camkit"] / t["pgc"],
-            t["camkit"] / t["tc"],
-        )
-    )
-
-    print("| method (ViT) | camkit (ms) | vs reference | reference | vs pytorch-grad-cam | vs torchcam |")
-    print("|---|---:|---:|---|---:|---:|")
-    for name, tt, ratio, ref, rp, rt in rows:
-        f = lambda v: "—" if v is None else f"{v:.2f}×"  # noqa: E731
-        print(f"| {name} | {tt * 1e3:.1f} | {ratio:.2f}× | {ref} | {f(rp)} | {f(rt)} |")
+    rows.append(ratio_row("score-cam", t, "192 batched forwards"))
+    print_rows(rows, "method (ViT)")
     cpu = os.times()
     print(f"\nCPU time of the run: {cpu.user + cpu.system:.0f} s (user + sys)")
 

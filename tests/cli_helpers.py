@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 CAMKIT = [sys.executable, "-m", "camkit.cli.main"]
 
@@ -53,3 +54,29 @@ def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None
     assert "Traceback" not in p.stderr
     for n in needles:
         assert n in err[0], err[0]
+
+
+def train_extract_evaluate(
+    tmp_path: Path, data: list[str], exp_id: str, batch_size: int
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """``train`` (one epoch, no test) on the ``data`` options into ``tmp_path/runs/exp_id``, then
+    ``extract`` of the test split's CAM maps into ``tmp_path/m.npz`` and ``evaluate`` of them into
+    ``tmp_path/e.json``, each asserted to succeed. Returns (the run folder, evaluate's process)."""
+    p = run_here("train", *data, "--epochs", "1", "--batch-size", str(batch_size), "--out", str(tmp_path / "runs"),
+                 "--exp-id", exp_id, "--no-test")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    run = tmp_path / "runs" / exp_id
+    p = run_here(
+        "extract", "--run", str(run), "--split", "test", "--method", "cam", "--out", str(tmp_path / "m.npz")
+    )
+    assert p.returncode == 0, p.stderr
+    p = run_here("evaluate", "--maps", str(tmp_path / "m.npz"), "--out", str(tmp_path / "e.json"))
+    assert p.returncode == 0, p.stderr
+    return run, p
+
+
+def report_html(run: Path, tmp_path: Path) -> str:
+    """``report`` of two test images of ``run`` into ``tmp_path/r.html`` (asserted to succeed): its text."""
+    p = run_here("report", str(run), "--split", "test", "--num", "2", "--out", str(tmp_path / "r.html"))
+    assert p.returncode == 0, p.stderr
+    return (tmp_path / "r.html").read_text()

@@ -23,6 +23,12 @@ def train_tiny(out: Path, root: Path, exp_id: str = "r") -> Path:
     return out / exp_id
 
 
+def extract_tiny(run: Path, out: Path) -> Path:
+    """``camkit extract`` of the run's maps into ``out`` (asserted to succeed); returns ``out``."""
+    assert run_here("extract", "--run", str(run), "--out", str(out)).returncode == 0
+    return out
+
+
 def other_fmnist(root: Path, seed: int = 7) -> Path:
     """Synthetic IDX files like the ``fake_fmnist`` fixture's, from another seed (other content)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from camkit.core.mapfile import load_maps
 from cli_helpers import assert_one_line_error, run_here
-from prov_helpers import leftovers, train_tiny
+from prov_helpers import extract_tiny, leftovers, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, fake_fmnist: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def maps(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("prov-maps") / "maps.npz"
-    assert run_here("extract", "--run", str(tiny), "--out", str(out)).returncode == 0
-    return out
+    return extract_tiny(tiny, tmp_path_factory.mktemp("prov-maps") / "maps.npz")
 
 
 # --- output names: the file named holds the data ------------------------------------------

@@ -24,7 +24,7 @@ from camkit.data.datasets import DataConfig, build_split
 from camkit.data.folders import Record
 from camkit.models.checkpoint import load_checkpoint
 from cli_helpers import assert_one_line_error, run_here
-from prov_helpers import other_fmnist, train_tiny
+from prov_helpers import extract_tiny, other_fmnist, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, fake_fmnist: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def maps(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("prov-maps") / "maps.npz"
-    assert run_here("extract", "--run", str(tiny), "--out", str(out)).returncode == 0
-    return out
+    return extract_tiny(tiny, tmp_path_factory.mktemp("prov-maps") / "maps.npz")
 
 
 def _cfg(root: Path, **kw: object) -> DataConfig:

@@ -17,7 +17,7 @@ from PIL import Image
 from camkit.core.errors import CamkitError
 from camkit.data.datasets import DataConfig, build_split, class_names
 from camkit.data.sources.coco import CLASSES
-from cli_helpers import assert_one_line_error, run_here
+from cli_helpers import assert_one_line_error, report_html, run_here, train_extract_evaluate
 
 S = 32
 TRAIN = [9, 25, 30, 34, 36, 42, 49, 61]
@@ -150,23 +150,12 @@ def test_train_extract_evaluate_report(tmp_path: Path) -> None:
         "--val-fraction",
         "0.25",
     ]
-    p = run_here("train", *data, "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "runs"),
-                 "--exp-id", "c", "--no-test")  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    run = tmp_path / "runs" / "c"
-    p = run_here(
-        "extract", "--run", str(run), "--split", "test", "--method", "cam", "--out", str(tmp_path / "m.npz")
-    )
-    assert p.returncode == 0, p.stderr
-    p = run_here("evaluate", "--maps", str(tmp_path / "m.npz"), "--out", str(tmp_path / "e.json"))
-    assert p.returncode == 0, p.stderr
+    run, _ = train_extract_evaluate(tmp_path, data, "c", 4)
     s = json.loads((tmp_path / "e.json").read_text())["seeds"]
     assert (
         s["images"] == len(VAL) and 0 <= s["miou"] <= s["peak_miou"] <= 1 and len(s["per_class_iou"]) == K + 1
     )
-    p = run_here("report", str(run), "--split", "test", "--num", "2", "--out", str(tmp_path / "r.html"))
-    assert p.returncode == 0, p.stderr
-    assert "Seed scores" in (tmp_path / "r.html").read_text()
+    assert "Seed scores" in report_html(run, tmp_path)
     # a broken tree through the command line: one line naming the file
     (tmp_path / "val2014" / f"{name('val2014', VAL[0])}.jpg").unlink()
     p = run_here(

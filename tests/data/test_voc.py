@@ -16,7 +16,7 @@ from PIL import Image
 from camkit.core.errors import CamkitError, OptionError
 from camkit.data.datasets import DataConfig, build_split, class_names
 from camkit.data.sources.voc import CLASSES
-from cli_helpers import run_here
+from cli_helpers import report_html, train_extract_evaluate
 
 S = 32
 TRAIN = [f"2007_{i:06d}" for i in range(8)]
@@ -245,20 +245,9 @@ def test_train_extract_evaluate_report(tmp_path: Path) -> None:
     root = tmp_path / "VOC2012"
     write_voc(root)
     data = ["--dataset", "voc", "--data-root", str(root), "--image-size", str(S), "--val-fraction", "0.25"]
-    p = run_here("train", *data, "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "runs"),
-                 "--exp-id", "v", "--no-test")  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    run = tmp_path / "runs" / "v"
-    p = run_here(
-        "extract", "--run", str(run), "--split", "test", "--method", "cam", "--out", str(tmp_path / "m.npz")
-    )
-    assert p.returncode == 0, p.stderr
-    p = run_here("evaluate", "--maps", str(tmp_path / "m.npz"), "--out", str(tmp_path / "e.json"))
-    assert p.returncode == 0, p.stderr
+    run, _ = train_extract_evaluate(tmp_path, data, "v", 4)
     r = json.loads((tmp_path / "e.json").read_text())
     s = r["seeds"]
     assert s["images"] == len(VAL) and 0 <= s["miou"] <= s["peak_miou"] <= 1
     assert {"fp", "fn", "precision", "recall"} <= set(s)
-    p = run_here("report", str(run), "--split", "test", "--num", "2", "--out", str(tmp_path / "r.html"))
-    assert p.returncode == 0, p.stderr
-    assert "Seed scores" in (tmp_path / "r.html").read_text()
+    assert "Seed scores" in report_html(run, tmp_path)

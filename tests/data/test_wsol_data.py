@@ -20,7 +20,7 @@ from camkit.core.mapfile import MapSet
 from camkit.data.datasets import DataConfig, build_split, class_names
 from camkit.metrics.wsol import PxAP
 from camkit.pipeline.evaluate import score_maps
-from cli_helpers import run_here
+from cli_helpers import report_html, train_extract_evaluate
 
 S, W, H = 32, 40, 32  # input side; box-tree images are 40x32 (not square: boxes rescale per axis)
 CUB = ["001.Albatross/A_{}.jpg", "002.Auklet/B_{}.jpg", "003.Cowbird/C_{}.jpg"]
@@ -244,27 +244,7 @@ def test_malformed_mask_lines(tmp_path: Path) -> None:
 def test_train_extract_evaluate_report(tmp_path: Path) -> None:
     write_boxes(tmp_path)
     data = ["--dataset", "wsol", "--data-root", str(tmp_path), "--image-size", str(S)]
-    p = run_here(
-        "train",
-        *data,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "3",
-        "--out",
-        str(tmp_path / "runs"),
-        "--exp-id",
-        "w",
-        "--no-test",
-    )
-    assert p.returncode == 0, p.stderr
-    run = tmp_path / "runs" / "w"
-    p = run_here(
-        "extract", "--run", str(run), "--split", "test", "--method", "cam", "--out", str(tmp_path / "m.npz")
-    )
-    assert p.returncode == 0, p.stderr
-    p = run_here("evaluate", "--maps", str(tmp_path / "m.npz"), "--out", str(tmp_path / "e.json"))
-    assert p.returncode == 0, p.stderr
+    run, p = train_extract_evaluate(tmp_path, data, "w", 3)
     assert "MaxBoxAcc" in p.stdout
     r = json.loads((tmp_path / "e.json").read_text())
     assert r["images"] == N["test"] and r["pxap"] is None
@@ -273,6 +253,4 @@ def test_train_extract_evaluate_report(tmp_path: Path) -> None:
         and 0 <= r["max_box_acc_v2"] <= 100
         and set(r["max_box_acc_v2_per_iou"]) == {"30", "50", "70"}
     )
-    p = run_here("report", str(run), "--split", "test", "--num", "2", "--out", str(tmp_path / "r.html"))
-    assert p.returncode == 0, p.stderr
-    assert "MaxBoxAcc" in (tmp_path / "r.html").read_text()
+    assert "MaxBoxAcc" in report_html(run, tmp_path)

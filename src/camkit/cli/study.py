@@ -44,21 +44,22 @@ def run(args: argparse.Namespace) -> int:
 
         study = _overrides(flower_config(args.config, args.quick), args)
         run_flower_study(out, study, quick=args.quick, progress=progress)
-        print((Path(out) / "study.md").read_text(), end="")
-        print(f"study folder: {out} (study.md, study.json, DATASET/maps/, DATASET/runs/)")
-        return 0
+        return _report(out, "study.md, study.json, DATASET/maps/, DATASET/runs/")
     if args.name == "wsss":
         from camkit.apps.studies.wsss import run_wsss_study, study_config
 
         study = _overrides(study_config(args.config, args.quick), args)
         run_wsss_study(out, study, quick=args.quick, progress=progress)
-        print((Path(out) / "study.md").read_text(), end="")
-        print(f"study folder: {out} (study.md, study.json, per-seed scores and runs)")
-        return 0
+        return _report(out, "study.md, study.json, per-seed scores and runs")
     from camkit.apps.studies.equivariance import load_study_config, run_equivariance_study
 
     study = _overrides(load_study_config(args.config), args)
     run_equivariance_study(out, study, quick=args.quick, progress=progress)
+    return _report(out, "study.md, study.json, overlays.png")
+
+
+def _report(out: str, contents: str) -> int:
+    """Print the study's study.md and where its files are (``contents``: what the folder holds)."""
     print((Path(out) / "study.md").read_text(), end="")
-    print(f"study folder: {out} (study.md, study.json, overlays.png)")
+    print(f"study folder: {out} ({contents})")
     return 0

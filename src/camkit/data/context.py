@@ -39,13 +39,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from camkit.core.errors import CamkitError, OptionError
-from camkit.core.io import atomic_path
 from camkit.data import fashion
 from camkit.data.context_bg import CONTEXTS, Bank, build_bank, draw_background
 
@@ -100,14 +97,6 @@ class ContextConfig:
                 raise OptionError(f"n_{split}", "must be at least 1", self.count(split))
 
 
-def _alpha(item: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """The item resized to side×side: (intensity (side, side) float32 in [0, 1], alpha bool)."""
-    img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
-    sil = Image.fromarray(fashion._silhouette(item).astype(np.uint8) * 255)
-    alpha = np.asarray(sil.resize((side, side), Image.Resampling.BILINEAR)) >= 128
-    return np.asarray(img, np.float32) / 255.0, alpha
-
-
 def _clip(y: int, x: int, h: int, w: int, s: int) -> tuple[slice, slice, slice, slice] | None:
     """The canvas slices and the local slices of an h×w patch at (y, x), cut to the canvas."""
     y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, s), min(x + w, s)
@@ -133,15 +122,6 @@ def _position(rng: np.random.Generator, side: int, s: int, crop: bool) -> tuple[
     return y, x
 
 
-def _overlap_ok(y: int, x: int, side: int, boxes: list[tuple[int, int, int]]) -> bool:
-    for by, bx, bs in boxes:
-        iy = max(0, min(y + side, by + bs) - max(y, by))
-        ix = max(0, min(x + side, bx + bs) - max(x, bx))
-        if iy * ix > 0.25 * min(side, bs) ** 2:
-            return False
-    return True
-
-
 def _layout(
     rng: np.random.Generator, alphas: list[np.ndarray], cfg: ContextConfig, last: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,7 +136,7 @@ def _layout(
         crop = rng.random() < cfg.p_crop and not last
         for _ in range(20):
             y, x = _position(rng, side, s, crop)
-            if _overlap_ok(y, x, side, boxes):
+            if fashion.overlap_ok(y, x, side, boxes):
                 break
         boxes.append((y, x, side))
         place[j] = (y, x, side)
@@ -193,7 +173,7 @@ def make_canvas(
     objs, alphas = [], []
     for index in chosen:
         side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
-        obj, alpha = _alpha(items[index], side)
+        obj, alpha = fashion.item_patch(items[index], side)
         objs.append(obj)
         alphas.append(alpha)
     tints = np.round(rng.uniform(0.55, 1.0, (len(chosen), 3)) * 255).astype(np.uint8)
@@ -293,11 +273,7 @@ def generate_split(root: Path, split: str, cfg: ContextConfig) -> dict[str, np.n
 
 
 def _cache_key(root: Path, split: str, cfg: ContextConfig) -> str:
-    files = {}
-    for name in sorted(os.listdir(root)):
-        if "idx" in name:
-            st = (root / name).stat()
-            files[name] = (st.st_size, st.st_mtime_ns)
+    files = fashion.idx_stamps(root)
     try:
         from importlib.metadata import version
 
@@ -325,12 +301,9 @@ def load_split(
     src = fashion.find_root(root)
     kind = "fashion-context-multi" if cfg.max_objects >= 1 else "fashion-context"
     path = (cache or fashion.cache_dir()) / f"{kind}-{split}-{_cache_key(src, split, cfg)}.npz"
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError):
-            log.warning("cache file %s is unreadable; regenerating it", path)
+    cached = fashion.read_cache(path)
+    if cached is not None:
+        return cached
     log.info(
         "generating the %s %s split (%d canvases of %dpx) into %s",
         kind,
@@ -340,10 +313,5 @@ def load_split(
         path,
     )
     data = generate_split(src, split, cfg)
-    try:
-        with atomic_path(path) as tmp:
-            arrays: dict[str, Any] = data
-            np.savez(tmp, **arrays)
-    except CamkitError as e:
-        log.warning("could not cache the benchmark (%s); continuing without a cache", e)
+    fashion.write_cache(path, data)
     return data

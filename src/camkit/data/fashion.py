@@ -133,6 +133,15 @@ def _silhouette(item: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(item >= 16)
 
 
+def item_patch(item: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (28, 28) uint8 item resized to side×side: (intensity (side, side) float32 in [0, 1],
+    silhouette (side, side) bool, the filled silhouette resized with the item)."""
+    img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
+    sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255)
+    alpha = np.asarray(sil.resize((side, side), Image.Resampling.BILINEAR)) >= 128
+    return np.asarray(img, np.float32) / 255.0, alpha
+
+
 def _paste(canvas: np.ndarray, patch: np.ndarray, y: int, x: int, mask: np.ndarray | None = None) -> None:
     h, w = patch.shape
     region = canvas[y : y + h, x : x + w]
@@ -178,13 +187,7 @@ def make_canvas(
     s = cfg.size
     canvas = _background(rng, items, cfg)
     side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
-    item = items[index]
-    img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
-    sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize(
-        (side, side), Image.Resampling.BILINEAR
-    )
-    obj = np.asarray(img, dtype=np.float32) / 255.0
-    mask_local = np.asarray(sil) >= 128
+    obj, mask_local = item_patch(items[index], side)
     oy, ox = rng.integers(0, s - side + 1, size=2)
     _paste(canvas, obj, int(oy), int(ox), mask_local)
     mask = np.zeros((s, s), dtype=bool)
@@ -222,16 +225,20 @@ def _place(rng: np.random.Generator, side: int, s: int, boxes: list[tuple[int, i
     oy = ox = 0
     for _ in range(20):
         oy, ox = (int(v) for v in rng.integers(0, s - side + 1, size=2))
-        ok = True
-        for by, bx, bs in boxes:
-            iy = max(0, min(oy + side, by + bs) - max(oy, by))
-            ix = max(0, min(ox + side, bx + bs) - max(ox, bx))
-            if iy * ix > 0.25 * min(side, bs) ** 2:
-                ok = False
-                break
-        if ok:
+        if overlap_ok(oy, ox, side, boxes):
             break
     return oy, ox
+
+
+def overlap_ok(y: int, x: int, side: int, boxes: list[tuple[int, int, int]]) -> bool:
+    """Whether a side×side box at (y, x) overlaps each (y, x, side) box in ``boxes`` by at most
+    a quarter of the smaller box's area."""
+    for by, bx, bs in boxes:
+        iy = max(0, min(y + side, by + bs) - max(y, by))
+        ix = max(0, min(x + side, bx + bs) - max(x, bx))
+        if iy * ix > 0.25 * min(side, bs) ** 2:
+            return False
+    return True
 
 
 def make_multi_canvas(
@@ -246,13 +253,7 @@ def make_multi_canvas(
     boxes: list[tuple[int, int, int]] = []
     for j, index in enumerate(chosen):
         side = int(round(rng.uniform(cfg.min_scale, cfg.max_scale) * s))
-        item = items[index]
-        img = Image.fromarray(item).resize((side, side), Image.Resampling.BILINEAR)
-        sil = Image.fromarray(_silhouette(item).astype(np.uint8) * 255).resize(
-            (side, side), Image.Resampling.BILINEAR
-        )
-        obj = np.asarray(img, dtype=np.float32) / 255.0
-        mask_local = np.asarray(sil) >= 128
+        obj, mask_local = item_patch(items[index], side)
         oy, ox = _place(rng, side, s, boxes)
         boxes.append((oy, ox, side))
         _paste(canvas, obj, oy, ox, mask_local)
@@ -295,12 +296,40 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CAMKIT_CACHE") or Path.home() / ".cache" / "camkit")
 
 
-def _cache_key(root: Path, split: str, cfg: CanvasConfig) -> str:
+def idx_stamps(root: Path) -> dict[str, tuple[int, int]]:
+    """{file name: (size, mtime in ns)} of the IDX files in ``root``, for cache keys."""
     files = {}
-    for n in sorted(os.listdir(root)):
-        if "idx" in n:
-            st = (root / n).stat()
-            files[n] = (st.st_size, st.st_mtime_ns)
+    for name in sorted(os.listdir(root)):
+        if "idx" in name:
+            st = (root / name).stat()
+            files[name] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+def read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of the cached split ``path``; None when it is missing or unreadable."""
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError):
+            log.warning("cache file %s is unreadable; regenerating it", path)
+    return None
+
+
+def write_cache(path: Path, data: dict[str, np.ndarray]) -> None:
+    """Cache a generated split at ``path`` (atomically); a failure is logged, not raised."""
+    try:
+        with atomic_path(path) as tmp:
+            # numpy's stub matches **kwargs values against savez's allow_pickle flag
+            arrays: dict[str, Any] = data
+            np.savez(tmp, **arrays)
+    except CamkitError as e:
+        log.warning("could not cache the benchmark (%s); continuing without a cache", e)
+
+
+def _cache_key(root: Path, split: str, cfg: CanvasConfig) -> str:
+    files = idx_stamps(root)
     c = asdict(cfg)
     if c["max_objects"] == 0:  # keys of single-object caches made before the multi-object variant
         del c["max_objects"]
@@ -316,19 +345,10 @@ def load_split(
     folder = cache or cache_dir()
     kind = "fashion-multi" if cfg.max_objects >= 1 else "fashion-canvas"
     path = folder / f"{kind}-{split}-{_cache_key(src, split, cfg)}.npz"
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError):
-            log.warning("cache file %s is unreadable; regenerating it", path)
+    cached = read_cache(path)
+    if cached is not None:
+        return cached
     log.info("generating the %s split (%d canvases of %dpx) into %s", split, cfg.count(split), cfg.size, path)
     data = (generate_multi_split if cfg.max_objects >= 1 else generate_split)(src, split, cfg)
-    try:
-        with atomic_path(path) as tmp:
-            # numpy's stub matches **kwargs values against savez's allow_pickle flag
-            arrays: dict[str, Any] = data
-            np.savez(tmp, **arrays)
-    except CamkitError as e:
-        log.warning("could not cache the benchmark (%s); continuing without a cache", e)
+    write_cache(path, data)
     return data

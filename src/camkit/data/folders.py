@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,20 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+@contextmanager
+def image_errors(path: Path, what: str = "image", missing: str | None = None) -> Iterator[None]:
+    """Turn a missing or unreadable ``path`` (a ``what``: image, mask) inside the block into a
+    one-line CamkitError naming the file; ``missing`` words the not-found case."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise CamkitError(f"{path}: {missing or f'{what} not found'}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CamkitError(
+            f"{path}: cannot read this {what} ({e.__class__.__name__}); replace or remove it"
+        ) from None
+
+
 def read_image(path: Path) -> Image.Image:
     """Open an image as 8-bit RGB (see :func:`to_rgb`); a one-line CamkitError naming the file
     when it is missing, truncated, corrupt, or larger than the pixel limit (a decompression
@@ -80,15 +95,13 @@ def read_image(path: Path) -> Image.Image:
 
     limit = _max_pixels()
     try:
-        with warnings.catch_warnings():
+        with image_errors(path), warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked here instead
             with Image.open(path) as im:  # reads the header only
                 if im.width * im.height > limit:
                     raise Image.DecompressionBombError(f"{im.width}x{im.height}")
                 im.load()
                 return to_rgb(im)
-    except FileNotFoundError:
-        raise CamkitError(f"{path}: image not found") from None
     except Image.DecompressionBombError as e:
         hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # PIL refuses these itself, before camkit's check
         if hard and limit > hard and str(e).startswith("Image size"):
@@ -100,40 +113,22 @@ def read_image(path: Path) -> Image.Image:
             f"{path}: the image is larger than the {limit:,}-pixel limit ({e.args[0] if e.args else ''}; a "
             "decompression bomb guard); raise $CAMKIT_MAX_PIXELS if you trust the file"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(
-            f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it"
-        ) from None
 
 
 def read_mask(path: Path) -> np.ndarray:
     """Read a binary mask as an (H, W) bool array (see module docstring for the rule)."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("1", "P", "I", "I;16", "I;16B", "I;16L"):
-                arr = np.asarray(im)
-                return (arr > 0) & (arr != 255) if im.mode == "P" else arr > 0
-            return np.asarray(im.convert("L")) > 127
-    except FileNotFoundError:
-        raise CamkitError(f"{path}: mask not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(
-            f"{path}: cannot read this mask ({e.__class__.__name__}); replace or remove it"
-        ) from None
+    with image_errors(path, "mask"), Image.open(path) as im:
+        im.load()
+        if im.mode in ("1", "P", "I", "I;16", "I;16B", "I;16L"):
+            arr = np.asarray(im)
+            return (arr > 0) & (arr != 255) if im.mode == "P" else arr > 0
+        return np.asarray(im.convert("L")) > 127
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header alone."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise CamkitError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(
-            f"{path}: cannot read this image ({e.__class__.__name__}); replace or remove it"
-        ) from None
+    with image_errors(path, missing="file not found"), Image.open(path) as im:
+        return im.size
 
 
 def check_mask_sizes(records: list[Record]) -> None:

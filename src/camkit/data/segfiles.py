@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from camkit.core.errors import CamkitError
 from camkit.data.base import _sample
-from camkit.data.folders import image_size, read_image
+from camkit.data.folders import image_errors, image_size, read_image
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,15 @@ class SegItem:
     label: np.ndarray | None = None
 
 
+def seg_item(image_id: str, image: Path, mask: Path, label: np.ndarray | None, missing: str) -> SegItem:
+    """The item of ``image`` with class-index mask ``mask`` (None in the item when the file is
+    absent) and multi-hot ``label``; with neither, a CamkitError "``mask``: mask not found for
+    ``missing``"."""
+    if label is None and not mask.is_file():
+        raise CamkitError(f"{mask}: mask not found for {missing}")
+    return SegItem(image_id, image, mask if mask.is_file() else None, label)
+
+
 @dataclass(frozen=True)
 class MaskStats:
     """What checking a split's masks found: masks read, pixels in them, pixels labelled 255."""
@@ -57,21 +66,14 @@ class MaskStats:
 def read_index_mask(path: Path, num_classes: int) -> np.ndarray:
     """A class-index PNG as (H, W) uint8: 0 background, 1..K classes, 255 ignore. A one-line
     CamkitError naming the file for an RGB mask or a value that is no class id."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in ("P", "L"):
-                raise CamkitError(
-                    f"{path}: an {im.mode} mask where a palette or greyscale class-index PNG is expected "
-                    f"(0 background, 1..{num_classes} classes, 255 ignore); save the class ids, not colours"
-                )
-            arr = np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise CamkitError(f"{path}: mask not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CamkitError(
-            f"{path}: cannot read this mask ({e.__class__.__name__}); replace or remove it"
-        ) from None
+    with image_errors(path, "mask"), Image.open(path) as im:
+        im.load()
+        if im.mode not in ("P", "L"):
+            raise CamkitError(
+                f"{path}: an {im.mode} mask where a palette or greyscale class-index PNG is expected "
+                f"(0 background, 1..{num_classes} classes, 255 ignore); save the class ids, not colours"
+            )
+        arr = np.asarray(im, dtype=np.uint8)
     bad = (arr > num_classes) & (arr != IGNORE)
     if bad.any():
         raise CamkitError(

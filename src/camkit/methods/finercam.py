@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from camkit.methods.base import CAMMethod, LayerSpec, weighted_sum
+from camkit.methods.base import CAMMethod, LayerSpec
 from camkit.methods.registry import register
-from camkit.methods.shapleycam import pair_rounds
+from camkit.methods.shapleycam import round_weighted_maps
 
 
 def finer_score(
@@ -60,11 +60,11 @@ class FinerCAM(CAMMethod):
         create_graph: bool,
     ) -> list[torch.Tensor]:
         """ReLU(sum_c mean(ds/dA)_c A_c): one (N, h_l, w_l) map per target layer."""
-        weights = [a.new_zeros(sample.numel(), a.shape[1]) for a in acts]
-        for sel in pair_rounds(sample):
+
+        def round_weights(sel: torch.Tensor) -> list[torch.Tensor]:
             s = sample[sel]
             score = finer_score(logits[s], target[sel], self.comparison, self.alpha).sum()
             grads = torch.autograd.grad(score, acts, retain_graph=True, create_graph=create_graph)
-            for li, g in enumerate(grads):
-                weights[li] = weights[li].index_copy(0, sel, g[s].flatten(2).mean(2))
-        return [torch.relu(weighted_sum(a[sample], w)) for a, w in zip(acts, weights, strict=True)]
+            return [g[s].flatten(2).mean(2) for g in grads]
+
+        return round_weighted_maps(acts, sample, round_weights)

@@ -11,6 +11,7 @@ piecewise linear after the layer, h is then 0 and the map is Grad-CAM's).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,6 +31,21 @@ def pair_rounds(sample: torch.Tensor) -> list[torch.Tensor]:
     return [
         torch.nonzero(rank == r, as_tuple=True)[0] for r in range(int(rank.max()) + 1 if len(rank) else 0)
     ]
+
+
+def round_weighted_maps(
+    acts: list[torch.Tensor],
+    sample: torch.Tensor,
+    round_weights: Callable[[torch.Tensor], list[torch.Tensor]],
+) -> list[torch.Tensor]:
+    """ReLU(sum_c w_c A_c) per target layer, with the (N, C_l) channel weights gathered over the
+    :func:`pair_rounds` of ``sample``: ``round_weights(sel)`` gives each layer's (len(sel), C_l)
+    weights of pairs ``sel``. Returns one (N, h_l, w_l) map per layer."""
+    weights = [a.new_zeros(sample.numel(), a.shape[1]) for a in acts]
+    for sel in pair_rounds(sample):
+        for li, w in enumerate(round_weights(sel)):
+            weights[li] = weights[li].index_copy(0, sel, w)
+    return [torch.relu(weighted_sum(a[sample], w)) for a, w in zip(acts, weights, strict=True)]
 
 
 @register("shapley-cam")
@@ -57,16 +73,19 @@ class ShapleyCAM(CAMMethod):
         create_graph: bool,
     ) -> list[torch.Tensor]:
         """ReLU(sum_c mean(g - h/2)_c A_c): one (N, h_l, w_l) map per target layer."""
-        weights = [a.new_zeros(sample.numel(), a.shape[1]) for a in acts]
-        for sel in pair_rounds(sample):
+
+        def round_weights(sel: torch.Tensor) -> list[torch.Tensor]:
             s, t = sample[sel], target[sel]
             y = logits[s, t]
             score = (2 * y - torch.logsumexp(logits[s], dim=1)) if self.score == "rest" else y
             grads = torch.autograd.grad(score.sum(), acts, retain_graph=True, create_graph=True)
-            for li, (a, g) in enumerate(zip(acts, grads, strict=True)):
+            out = []
+            for a, g in zip(acts, grads, strict=True):
                 (hv,) = torch.autograd.grad(
                     (g * a.detach()).sum(), a, retain_graph=True, create_graph=create_graph
                 )
                 w = (g - 0.5 * hv)[s].flatten(2).mean(2)
-                weights[li] = weights[li].index_copy(0, sel, w if create_graph else w.detach())
-        return [torch.relu(weighted_sum(a[sample], w)) for a, w in zip(acts, weights, strict=True)]
+                out.append(w if create_graph else w.detach())
+            return out
+
+        return round_weighted_maps(acts, sample, round_weights)

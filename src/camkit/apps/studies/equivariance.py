@@ -20,18 +20,16 @@ from typing import Any
 import torch
 
 from camkit.apps.demo import demo_config
-from camkit.apps.studies.config import load_typed, with_overrides
+from camkit.apps.studies.config import check_sections, checked, load_typed, save_study, with_overrides
 from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
-from camkit.core.io import atomic_path, write_json
 from camkit.core.ops import spatial_size
 from camkit.core.progress import Progress
 from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
-from camkit.data.datasets import DataConfig, build_split
+from camkit.data.datasets import build_split
 from camkit.data.registry import get_dataset
 from camkit.methods.cam import class_activation_map
-from camkit.models.camnet import ModelConfig
 from camkit.models.checkpoint import load_checkpoint
 from camkit.pipeline.evaluate import normalized_maps, score_maps
 from camkit.pipeline.extract import extract
@@ -85,8 +83,7 @@ class EquivarianceStudy:
                 "the equivariance study needs a single-label dataset, e.g. fashion-context",
                 self.dataset,
             )
-        with_overrides(DataConfig(), self.data, "data")
-        with_overrides(ModelConfig(), self.model, "model")
+        check_sections(self.data, self.model)
 
 
 def load_study_config(path: str | Path | None) -> EquivarianceStudy:
@@ -94,12 +91,7 @@ def load_study_config(path: str | Path | None) -> EquivarianceStudy:
     a value of the wrong type is a one-line error naming the file and the key."""
     if not path:
         return EquivarianceStudy()
-    study = load_typed(EquivarianceStudy, path)
-    try:
-        study.validate()
-    except OptionError as e:
-        raise OptionError("config", str(e), path) from None
-    return study
+    return checked(load_typed(EquivarianceStudy, path), path)
 
 
 def run_equivariance_study(
@@ -130,10 +122,7 @@ def run_equivariance_study(
         "table": table,
         "runs": rows,
     }
-    write_json(out / "study.json", result)
-    _overlays(out, study, quick)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(markdown_table(result))
+    save_study(out, result, markdown_table, partial(_overlays, out, study, quick))
     return result
 
 

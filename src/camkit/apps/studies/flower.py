@@ -27,10 +27,10 @@ from typing import Any
 
 from camkit.apps.studies import flower_heads as fh
 from camkit.apps.studies import flower_maps as fm
-from camkit.apps.studies.config import load_typed
+from camkit.apps.studies.config import checked, load_typed, save_study
 from camkit.core.dist import resolve_device
 from camkit.core.errors import CamkitError, OptionError
-from camkit.core.io import atomic_path, write_json
+from camkit.core.io import write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
@@ -123,14 +123,7 @@ def study_config(path: str | Path | None, quick: bool = False) -> FlowerStudy:
         }
         base = dataclasses.replace(base, datasets=tiny, image_size=64, epochs=3, augment_copies=2, seeds=[0],
                                    lrs=[1e-4, 1e-3], n_maps=4)  # fmt: skip
-    study = load_typed(FlowerStudy, path, dataclasses.asdict(base)) if path else base
-    try:
-        study.validate()
-    except OptionError as e:
-        if not path:
-            raise
-        raise OptionError("config", str(e), path) from None
-    return study
+    return checked(load_typed(FlowerStudy, path, dataclasses.asdict(base)) if path else base, path)
 
 
 def unzip_subset(zip_path: Path, dest: Path, per_class: int | None) -> Path:
@@ -334,7 +327,5 @@ def run_flower_study(
     mk = progress or (lambda: None)
     per = {name: run_dataset(out, name, study, mk()) for name in study.datasets}
     result = {"config": dataclasses.asdict(study), "quick": quick, "datasets": per}
-    write_json(out / "study.json", result)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(markdown(result))
+    save_study(out, result, markdown)
     return result

@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from camkit.apps.studies.config import load_typed, with_overrides
+from camkit.apps.studies.config import check_sections, checked, load_typed, save_study, with_overrides
 from camkit.core.dist import resolve_device
 from camkit.core.errors import OptionError
-from camkit.core.io import atomic_path, write_json
 from camkit.core.progress import Progress
 from camkit.core.runs import load_or_compute
 from camkit.data import dataset_len
@@ -100,8 +99,7 @@ class WsssStudy:
                 "the WSSS study needs a multi-label dataset, e.g. fashion-context-multi",
                 self.dataset,
             )
-        with_overrides(DataConfig(), self.data, "data")
-        with_overrides(ModelConfig(), self.model, "model")
+        check_sections(self.data, self.model)
 
 
 #: --quick: the smoke-size budget
@@ -122,14 +120,7 @@ def study_config(path: str | Path | None, quick: bool = False) -> WsssStudy:
     """The defaults (``quick``: the smoke budget), with the settings of the JSON file at
     ``path`` (if any); an unknown key or a wrong type is a one-line error naming the file and key."""
     base = dataclasses.replace(WsssStudy(), **QUICK) if quick else WsssStudy()
-    study = load_typed(WsssStudy, path, dataclasses.asdict(base)) if path else base
-    try:
-        study.validate()
-    except OptionError as e:
-        if not path:
-            raise
-        raise OptionError("config", str(e), path) from None
-    return study
+    return checked(load_typed(WsssStudy, path, dataclasses.asdict(base)) if path else base, path)
 
 
 def _run_config(out: Path, s: WsssStudy, seed: int, name: str) -> RunConfig:
@@ -264,10 +255,7 @@ def run_wsss_study(
         "recam": {m: _ms([r["recam"][m]["miou"] for r in per_seed]) for m in ("cam", *RECAM_ROWS)},
     }
     result = {"config": dataclasses.asdict(study), "quick": quick, "table": table, "seeds": per_seed}
-    write_json(out / "study.json", result)
-    overlays(out, study, per_seed[0].get("lpcam_tau"))
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(markdown(result))
+    save_study(out, result, markdown, partial(overlays, out, study, per_seed[0].get("lpcam_tau")))
     return result
 
 

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from camkit.core.errors import CamkitError, OptionError
 from camkit.data.folders import IMAGE_EXTS
 from camkit.data.registry import DatasetSource, register_dataset
-from camkit.data.segfiles import SegDataset, SegItem, carve, check_items, find_image, read_id_list
+from camkit.data.segfiles import SegDataset, SegItem, carve, check_items, find_image, read_id_list, seg_item
 
 if TYPE_CHECKING:
     from camkit.data.datasets import DataConfig
@@ -128,9 +128,7 @@ def coco_items(root: Path, split: str, num_classes: int) -> list[SegItem]:
             )
         mask = mask_dir / f"{stem}.png"
         label = _label(labels, image_id, stem, npy) if labels is not None else None
-        if label is None and not mask.is_file():
-            raise CamkitError(f"{mask}: mask not found for {stem}, and no cls_labels.npy for its labels")
-        items.append(SegItem(stem, img, mask if mask.is_file() else None, label))
+        items.append(seg_item(stem, img, mask, label, f"{stem}, and no cls_labels.npy for its labels"))
     return items
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from camkit.data import fashion
@@ -27,8 +28,12 @@ class Fashion(DatasetSource):
     def build(self, cfg: DataConfig, split: str) -> Dataset:
         self.check_split(split)
         cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-        d = fashion.load_split(split, cfg.canvas(), cfg.root, cache)
+        d = self.load_split(cfg, split, cache)
         return ArrayDataset(d["images"], d["labels"], d["masks"], cfg.image_size)
+
+    def load_split(self, cfg: DataConfig, split: str, cache: Path | None) -> dict[str, np.ndarray]:
+        """The generated arrays of ``split`` (images, labels, masks, ...), cached in ``cache``."""
+        return fashion.load_split(split, cfg.canvas(), cfg.root, cache)
 
 
 @register_dataset("fashion-multi")

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torch.utils.data import Dataset
+import numpy as np
 
 from camkit.core.errors import OptionError
-from camkit.data import context, fashion
-from camkit.data.base import ArrayDataset
-from camkit.data.registry import DatasetSource, register_dataset
+from camkit.data import context
+from camkit.data.registry import register_dataset
+from camkit.data.sources.fashion import Fashion
 
 if TYPE_CHECKING:
     from camkit.data.datasets import DataConfig
@@ -39,18 +39,11 @@ def context_config(cfg: DataConfig, multi: bool) -> context.ContextConfig:
 
 
 @register_dataset("fashion-context")
-class FashionContext(DatasetSource):
+class FashionContext(Fashion):
     summary = "Fashion-MNIST items on photos and textures with class contexts, occlusion and crops"
-    splits = fashion.SPLITS
 
-    def class_names(self, cfg: DataConfig) -> list[str]:
-        return list(fashion.CLASS_NAMES)
-
-    def build(self, cfg: DataConfig, split: str) -> Dataset:
-        self.check_split(split)
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-        d = context.load_split(split, context_config(cfg, self.multilabel), cfg.root, cache)
-        return ArrayDataset(d["images"], d["labels"], d["masks"], cfg.image_size)
+    def load_split(self, cfg: DataConfig, split: str, cache: Path | None) -> dict[str, np.ndarray]:
+        return context.load_split(split, context_config(cfg, self.multilabel), cfg.root, cache)
 
 
 @register_dataset("fashion-context-multi")

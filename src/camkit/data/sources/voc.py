@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from camkit.core.errors import CamkitError, OptionError
 from camkit.data.registry import DatasetSource, register_dataset
-from camkit.data.segfiles import SegDataset, SegItem, carve, check_items, find_image, read_id_list
+from camkit.data.segfiles import SegDataset, SegItem, carve, check_items, find_image, read_id_list, seg_item
 
 if TYPE_CHECKING:
     from camkit.data.datasets import DataConfig
@@ -90,11 +90,8 @@ def voc_items(root: Path, list_file: Path) -> list[SegItem]:
             raise CamkitError(f"{list_file}: no image for id {image_id} (JPEGImages/{image_id}.jpg)")
         mask = mask_dir / f"{image_id}.png"
         label = xml_label(ann / f"{image_id}.xml") if ann.is_dir() else None
-        if label is None and not mask.is_file():
-            raise CamkitError(
-                f"{mask}: mask not found for id {image_id} in {list_file.name}, and no Annotations/ for its labels"
-            )
-        items.append(SegItem(image_id, img, mask if mask.is_file() else None, label))
+        missing = f"id {image_id} in {list_file.name}, and no Annotations/ for its labels"
+        items.append(seg_item(image_id, img, mask, label, missing))
     return items
 
 
