@@ -6,8 +6,8 @@ split or seed are refused. Each case runs the command line (``run_here``) on a t
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from camkit.core.mapfile import load_maps
-from cli_helpers import assert_one_line_error, run_here
+from cli_helpers import CAMKIT, assert_one_line_error, run_here
 from prov_helpers import extract_tiny, leftovers, train_tiny
 
 
@@ -181,21 +181,17 @@ def test_a_shard_folder_in_use_is_refused(tiny: Path, tmp_path: Path) -> None:
 # --- concurrent extraction into one --out -------------------------------------------------
 
 
-def _extract_into(args: list[str]) -> tuple[int, str]:
-    from cli_helpers import run_here as here
-
-    p = here(*args)
-    return p.returncode, p.stderr
-
-
 def test_concurrent_extractions_into_one_out(tiny: Path, tmp_path: Path) -> None:
-    """Two extractions (cam, grad-cam) racing to one --out: the file ends whole, one of the two
-    sets (never a mix), and no temporary file is left."""
+    """Two extractions (cam, grad-cam) racing to one --out, as two processes started together
+    (spawned, not forked: a fork of a process with torch's thread pool can deadlock): the file
+    ends whole, one of the two sets (never a mix), and no temporary file is left."""
     out = tmp_path / "m.npz"
     argv = [["extract", "--run", str(tiny), "--method", m, "--out", str(out)] for m in ("cam", "grad-cam")]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool:
-        done = pool.map(_extract_into, argv)
+    procs = [
+        subprocess.Popen([*CAMKIT, *a], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for a in argv
+    ]
+    done = [(p.wait(timeout=600), p.communicate()[1]) for p in procs]
     assert [c for c, _ in done] == [0, 0], done
     ms = load_maps(out)
     ref = {}
