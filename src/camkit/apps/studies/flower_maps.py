@@ -74,7 +74,7 @@ def localization(
     device: str | torch.device = "cpu",
 ) -> dict[str, dict[str, float]]:
     """{column: {peak_iou, max_box_acc_v2, pxap}} of each column's label-class maps on ``ds``
-    (masks required; scores as ``camkit evaluate --wsol``)."""
+    (masks required; scores as ``camkit evaluate`` does)."""
     res = {}
     for name, model in models.items():
         method, kw = method_kwargs(name, layers, weights)

@@ -49,7 +49,7 @@ def _verdict(r: dict[str, Any]) -> list[str]:
     loc, claim = r["localization"], r["claim"]
     cols = list(loc["mean"])
     lines = [
-        f"**Localization** on the {loc['n_test']} test images (label-class maps, scored as `camkit evaluate --wsol`; "
+        f"**Localization** on the {loc['n_test']} test images (label-class maps, scored as `camkit evaluate` scores maps; "
         "mean ± std over seeds):",
         "",
         "| map | " + " | ".join(LOC_NAMES[m] for m in LOC_METRICS) + " |",
